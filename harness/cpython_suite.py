@@ -1,0 +1,74 @@
+"""Run one of CPython's own test suites against a chosen implementation.
+
+``python -m harness.cpython_suite test_socketserver --socketserver implementation.socketserver``
+installs the given module under the stdlib name before the suite imports it, enables the
+``network`` resource (without it ``test_socketserver`` skips every test silently), runs the
+suite and prints ``ran=N failures=N errors=N skipped=N``. Exit status 0 when the suite passed
+and ran at least one test.
+
+Stdlib-only and Python 3.9-compatible: it runs under whichever interpreter is being tested.
+"""
+
+import argparse
+import importlib
+import importlib.util
+import sys
+import unittest
+from types import ModuleType
+from typing import List, Optional
+
+
+def install_module(stdname: str, spec: str) -> ModuleType:
+    """Import ``spec`` (a module name or a ``.py`` path) and install it as ``stdname``.
+
+    A dotted ``stdname`` (``http.server``) is also set as an attribute of its parent package,
+    so ``import http.server`` and ``http.server`` attribute access both find it.
+    """
+    if spec.endswith(".py"):
+        file_spec = importlib.util.spec_from_file_location(stdname, spec)
+        if file_spec is None or file_spec.loader is None:
+            raise ImportError(f"cannot load {stdname} from {spec!r}")
+        module = importlib.util.module_from_spec(file_spec)
+        sys.modules[stdname] = module
+        file_spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(spec)
+    sys.modules[stdname] = module
+    if "." in stdname:
+        parent, child = stdname.rsplit(".", 1)
+        setattr(importlib.import_module(parent), child, module)
+    return module
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m harness.cpython_suite")
+    parser.add_argument("suite", help="test_socketserver or test_httpservers")
+    parser.add_argument("--socketserver", help="module name or .py path to use as socketserver")
+    parser.add_argument("--http-server", help="module name or .py path to use as http.server")
+    parser.add_argument("-k", dest="patterns", action="append", help="only tests matching")
+    args = parser.parse_args(argv)
+    if "" not in sys.path and "." not in sys.path:
+        sys.path.insert(0, ".")
+    if args.socketserver:
+        install_module("socketserver", args.socketserver)
+    if args.http_server:
+        install_module("http.server", args.http_server)
+    from test import support
+
+    support.use_resources = ["network"]
+    suite_module = importlib.import_module("test." + args.suite)
+    loader = unittest.TestLoader()
+    if args.patterns:
+        loader.testNamePatterns = ["*%s*" % p for p in args.patterns]
+    tests = loader.loadTestsFromModule(suite_module)
+    result = unittest.TextTestRunner(verbosity=1, stream=sys.stderr).run(tests)
+    print(
+        "ran=%d failures=%d errors=%d skipped=%d"
+        % (result.testsRun, len(result.failures), len(result.errors), len(result.skipped))
+    )
+    return 0 if result.wasSuccessful() and result.testsRun > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
