@@ -11,33 +11,11 @@ Stdlib-only and Python 3.9-compatible: it runs under whichever interpreter is be
 
 import argparse
 import importlib
-import importlib.util
 import sys
 import unittest
-from types import ModuleType
 from typing import List, Optional
 
-
-def install_module(stdname: str, spec: str) -> ModuleType:
-    """Import ``spec`` (a module name or a ``.py`` path) and install it as ``stdname``.
-
-    A dotted ``stdname`` (``http.server``) is also set as an attribute of its parent package,
-    so ``import http.server`` and ``http.server`` attribute access both find it.
-    """
-    if spec.endswith(".py"):
-        file_spec = importlib.util.spec_from_file_location(stdname, spec)
-        if file_spec is None or file_spec.loader is None:
-            raise ImportError(f"cannot load {stdname} from {spec!r}")
-        module = importlib.util.module_from_spec(file_spec)
-        sys.modules[stdname] = module
-        file_spec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(spec)
-    sys.modules[stdname] = module
-    if "." in stdname:
-        parent, child = stdname.rsplit(".", 1)
-        setattr(importlib.import_module(parent), child, module)
-    return module
+from harness.substitution import install_module
 
 
 def main(argv: Optional[List[str]] = None) -> int:
