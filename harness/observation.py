@@ -1,0 +1,107 @@
+"""Normalizers: take out of an observation what must vary between runs, keep the rest.
+
+Pure functions on text and JSON-like values. What they remove: port numbers, temporary
+paths, process ids, timestamps, traceback frames (which name files and lines of one
+implementation), HTTP Date and Server values (checked for format first: a malformed one
+is kept so that it shows as a difference).
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+from collections.abc import Iterable
+from typing import Any
+
+_IP_PORT = re.compile(r"""(['"](?:127\.0\.0\.1|::1|0\.0\.0\.0|::)['"],\s*)\d+""")
+_TRACEBACK = re.compile(
+    r"^Traceback \(most recent call last\):\n(?:(?:[ \t].*|)\n)*?(?=\S)", re.MULTILINE
+)
+_CHAINED = re.compile(
+    r"^\nDuring handling of the above exception, another exception occurred:\n\n", re.MULTILINE
+)
+_LOG_TIME = re.compile(r"\[\d{2}/[A-Z][a-z]{2}/\d{4} \d{2}:\d{2}:\d{2}\]")
+_HTTP_DATE = re.compile(
+    r"^(Date|Last-Modified): (Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} "
+    r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT\r?$",
+    re.MULTILINE | re.IGNORECASE,
+)
+_SERVER = re.compile(
+    r"^(Server): ([A-Za-z]+HTTP)(?:/\d+\.\d+)? (?:Python|PyPy)/\d+\.\d+\.\d+\S*\r?$",
+    re.MULTILINE | re.IGNORECASE,
+)
+_PYTHON_VERSION = re.compile(r"\b(Python|PyPy)/\d+\.\d+\.\d+\S*")
+
+
+def normalize_text(text: str, replacements: Iterable[tuple[str, str]] = ()) -> str:
+    """Normalize captured output: literal replacements first, then ports and tracebacks."""
+    for old, new in replacements:
+        if old:
+            text = text.replace(old, new)
+    text = _IP_PORT.sub(r"\1PORT", text)
+    text = _CHAINED.sub("\n<chained>\n", text)
+    text = _TRACEBACK.sub("Traceback (most recent call last):\n  <frames>\n", text)
+    text = _LOG_TIME.sub("[<time>]", text)
+    return text
+
+
+def normalize_http(text: str) -> str:
+    """Normalize an HTTP reply rendered as text: Date/Last-Modified and Server values.
+
+    Only well-formed values are replaced, so a broken Date still shows as a difference.
+    Last-Modified is kept when the scenario pins file times (it then matches exactly);
+    the caller passes what it wants normalized.
+    """
+    text = _HTTP_DATE.sub(
+        lambda m: f"{m.group(1)}: <http-date>" + ("\r" if m.group(0).endswith("\r") else ""), text
+    )
+    text = _SERVER.sub(
+        lambda m: (
+            f"{m.group(1)}: {m.group(2)}<version> <python>"
+            + ("\r" if m.group(0).endswith("\r") else "")
+        ),
+        text,
+    )
+    return text
+
+
+def normalize_python_version(text: str) -> str:
+    """Replace ``Python/3.11.7``-style tokens (in bodies, logs) by a placeholder."""
+    return _PYTHON_VERSION.sub(r"\1/<version>", text)
+
+
+def sorted_lines(text: str) -> list[str]:
+    """Lines in sorted order, for output whose interleaving depends on thread timing."""
+    return sorted(line for line in text.splitlines() if line.strip())
+
+
+#: Event fields that describe what happened; the rest (time, ids) vary by run.
+EVENT_FIELDS = ("ev", "ctx", "type", "message", "client", "value", "note")
+
+#: Events that the harness itself causes; scenarios record what they need of them.
+HARNESS_EVENTS = frozenset({"ready", "command:started", "command:returned", "command:raised"})
+
+
+def event_key(event: dict[str, Any], replacements: Iterable[tuple[str, str]] = ()) -> str:
+    """One event as a short comparable string, e.g. ``handle_error[thread] ValueError: x``."""
+    text = f"{event.get('ev')}[{event.get('ctx')}]"
+    for name in ("client", "value", "note"):
+        if name in event:
+            text += f" {name}={event[name]}"
+    if "type" in event:
+        text += f" {event['type']}: {event.get('message', '')}"
+    return normalize_text(text, replacements)
+
+
+def summarize_events(
+    events: Iterable[dict[str, Any]], mode: str, replacements: Iterable[tuple[str, str]] = ()
+) -> Any:
+    """Events for comparison: ``counts`` (a multiset), ``sequence``, or ``none``."""
+    keys = [event_key(e, replacements) for e in events if e.get("ev") not in HARNESS_EVENTS]
+    if mode == "none":
+        return None
+    if mode == "sequence":
+        return keys
+    if mode == "counts":
+        return dict(sorted(collections.Counter(keys).items()))
+    raise ValueError(f"events={mode!r}: use counts, sequence or none")

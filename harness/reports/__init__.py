@@ -1,0 +1,1 @@
+"""Report formats, each rendered from the JSON report (the source of truth)."""

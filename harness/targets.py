@@ -1,0 +1,144 @@
+"""Targets: which implementation of the modules a server process runs, under which Python.
+
+A target is a module substitution. ``stdlib`` substitutes nothing; ``reference`` substitutes
+this project's ``implementation`` package; a user names anything else with a spec string::
+
+    name=NAME,socketserver=PATH_OR_MODULE,http.server=PATH_OR_MODULE,python=INTERPRETER
+
+Every key but ``name`` is optional. A module given as a path ending in ``.py`` is loaded
+under the stdlib name; anything else is imported by module name in the server process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.errors import UsageError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+_KEYS = ("name", "socketserver", "http.server", "python")
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """One implementation under test: its name, module substitutions and interpreter."""
+
+    name: str
+    modules: tuple[tuple[str, str], ...] = ()
+    python: str = sys.executable
+
+    @property
+    def module_map(self) -> dict[str, str]:
+        """The substitutions as a dict, stdlib name to module name or file path."""
+        return dict(self.modules)
+
+    def describe(self) -> dict[str, object]:
+        """A JSON-friendly description, as written into reports."""
+        return {"name": self.name, "modules": self.module_map, "python": self.python}
+
+    def spec_string(self) -> str:
+        """The spec string that names this target again (for reproducers)."""
+        if self.name in BUILTIN and BUILTIN[self.name] == self.with_python(sys.executable):
+            return self.name
+        parts = [f"name={self.name}"]
+        parts += [f"{k}={v}" for k, v in self.modules]
+        if self.python != sys.executable:
+            parts.append(f"python={self.python}")
+        return ",".join(parts)
+
+    def with_python(self, python: str) -> Target:
+        """The same substitutions under another interpreter."""
+        return dataclasses.replace(self, python=python)
+
+
+BUILTIN: dict[str, Target] = {
+    "stdlib": Target("stdlib"),
+    "reference": Target(
+        "reference",
+        (
+            ("socketserver", "implementation.socketserver"),
+            ("http.server", "implementation.http.server"),
+        ),
+    ),
+}
+
+
+def parse_target(spec: str) -> Target:
+    """Parse a target spec string; raises UsageError naming the offending part.
+
+    ``stdlib`` and ``reference`` are names of built-in targets. ``name=X,python=Y`` with no
+    module keys and X a built-in name runs that built-in under another interpreter; with any
+    other name and no modules it runs the stdlib under that interpreter.
+    """
+    spec = spec.strip()
+    if not spec:
+        raise UsageError("empty target spec")
+    if "=" not in spec:
+        if spec in BUILTIN:
+            return BUILTIN[spec]
+        raise UsageError(
+            f"unknown target {spec!r}: use stdlib, reference, or "
+            "name=NAME,socketserver=PATH_OR_MODULE,http.server=PATH_OR_MODULE,python=INTERPRETER"
+        )
+    fields: dict[str, str] = {}
+    for part in spec.split(","):
+        key, sep, value = part.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or key not in _KEYS:
+            raise UsageError(
+                f"bad target spec part {part!r} in {spec!r}: keys are {', '.join(_KEYS)}"
+            )
+        if not value:
+            raise UsageError(f"target spec key {key!r} has an empty value in {spec!r}")
+        if key in fields:
+            raise UsageError(f"target spec key {key!r} given twice in {spec!r}")
+        fields[key] = value
+    if "name" not in fields:
+        raise UsageError(f"target spec {spec!r} has no name=")
+    name = fields["name"]
+    modules = []
+    for stdname in ("socketserver", "http.server"):
+        if stdname in fields:
+            modules.append((stdname, _check_module(stdname, fields[stdname])))
+    python = _check_python(fields["python"]) if "python" in fields else sys.executable
+    if not modules and name in BUILTIN:
+        return BUILTIN[name].with_python(python)
+    return Target(name, tuple(modules), python)
+
+
+def _check_module(stdname: str, value: str) -> str:
+    if value.endswith(".py"):
+        path = Path(value).expanduser()
+        if not path.is_file():
+            raise UsageError(f"{stdname}={value}: no such file")
+        return str(path.resolve())
+    if "/" in value or not all(p.isidentifier() for p in value.split(".")):
+        raise UsageError(f"{stdname}={value}: not a module name or a path to a .py file")
+    return value
+
+
+def _check_python(value: str) -> str:
+    found = shutil.which(value) if os.sep not in value else value
+    if not found or not os.access(found, os.X_OK):
+        raise UsageError(f"python={value}: no such interpreter on PATH")
+    return found
+
+
+def interpreter_version(python: str) -> tuple[int, int, int]:
+    """The version of an interpreter, asked of the interpreter itself."""
+    if python == sys.executable:
+        return tuple(sys.version_info[:3])  # type: ignore[return-value]
+    out = subprocess.run(
+        [python, "-c", "import sys; print(*sys.version_info[:3])"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout.split()
+    return tuple(int(x) for x in out)  # type: ignore[return-value]
