@@ -1,0 +1,58 @@
+"""What the HTTP catalog modules share: an exchange of raw bytes, and its normalized record.
+
+HTTP scenarios compare replies byte for byte after normalizing only what must vary: the
+Date and Last-Modified values and the Server version (each checked for format first: a
+malformed one stays and shows as a difference).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.clients import Received
+from harness.observation import normalize_http
+from harness.scenario import Run
+
+#: Client schedules every parser is fed with (h11's habit): the request in one send, one
+#: byte per send, and in two pieces split inside the request line.
+SCHEDULES = ("whole", "bytewise", "split")
+
+
+def reply_record(received: Received, inline: int = 16384) -> dict[str, Any]:
+    """A reply as a fact: the normalized text (or a digest when long) and how it ended."""
+    if len(received.data) <= inline:
+        text = normalize_http(received.data.decode("latin-1"))
+        return {"reply": text, "end": received.end}
+    return {**received.summary(inline), "end": received.end}
+
+
+async def exchange(
+    run: Run,
+    request: bytes,
+    *,
+    schedule: str = "whole",
+    timeout: float = 5.0,
+    idle: float | None = None,
+    half_close: bool = False,
+) -> dict[str, Any]:
+    """Send ``request`` on a new connection and read the reply until EOF.
+
+    ``idle`` ends the read after that long without bytes (``end="idle"``): for keep-alive
+    replies and for servers that wait for more. ``half_close`` shuts the client's write
+    side after sending. Returns the record of ``reply_record`` plus ``sent``.
+    """
+    split: Any = None
+    if schedule == "bytewise":
+        split = 1
+    elif schedule == "split":
+        split = [max(1, min(len(request) - 1, 5))]
+    elif schedule != "whole":
+        raise ValueError(f"schedule={schedule!r}: use one of {', '.join(SCHEDULES)}")
+    async with await run.connect() as client:
+        sent = await client.send(request, split=split)
+        if half_close:
+            client.shutdown_write()
+        received = await client.recv_until_eof(timeout=timeout, idle=idle)
+    record = reply_record(received)
+    record["sent"] = sent
+    return record
