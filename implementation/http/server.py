@@ -1,0 +1,1361 @@
+"""Reference ``http.server``: HTTP/1.x servers and request handlers on ``socketserver``.
+
+Drop-in for the standard library module of the interpreter it runs on (CPython 3.9 to
+3.14, and PyPy). Class layout::
+
+    implementation.socketserver.TCPServer
+        HTTPServer ----------------------------- ThreadingHTTPServer (+ ThreadingMixIn)
+            HTTPSServer (3.14+) ---------------- ThreadingHTTPSServer (3.14+)
+
+    implementation.socketserver.StreamRequestHandler
+        BaseHTTPRequestHandler        request line, headers, keep-alive, replies, logs
+            SimpleHTTPRequestHandler  files, directory listings, redirects, 304s
+                CGIHTTPRequestHandler scripts under cgi_directories (deprecated in 3.13)
+
+Which behaviour: the wire output, hooks and attributes of the running interpreter's own
+``http.server`` (details that changed between releases are chosen from
+``sys.version_info`` at import), except for client-triggerable defects that a later
+CPython release fixed. Those fixes are always on here, whatever the running version; each
+one is listed, with the releases that carry it, in ``implementation.deviations``.
+
+How it is built: the parts that only turn text into decisions (request-line parsing,
+keep-alive, URL-to-file mapping, the HTML pages) are pure functions with a leading
+underscore; the handler methods move bytes and keep the public hooks' contracts (for
+instance ``parse_request()`` still returns True/False and sends the error itself, because
+subclasses and CPython's own tests rely on it).
+
+Security: like the original, this is a development server. It follows symlinks, runs CGI
+scripts as the server's user when it cannot switch to ``nobody``, and does not reject
+CR/LF in header values passed to ``send_header``.
+"""
+
+import argparse
+import contextlib
+import datetime
+import email.utils
+import html
+import http.client
+import io
+import itertools
+import mimetypes
+import os
+import posixpath
+import select
+import shutil
+import socket
+import sys
+import time
+import urllib.parse
+import warnings
+from collections import namedtuple
+from http import HTTPStatus
+
+from implementation import socketserver
+
+# ---------------------------------------------------------------------------------------
+# Version-dependent details (all observable on the wire or in the API).
+
+_PY = sys.version_info[:2]
+#: 3.11 switched the error page and the listing to HTML5 (bpo-46736).
+_HTML5_PAGES = _PY >= (3, 11)
+#: 3.14 added a colour-scheme ``<style>`` to the error page and the listing (gh-123430).
+_COLOR_SCHEME_STYLE = _PY >= (3, 14)
+#: 3.11 rejects version numbers that are not plain digits or longer than 10 (gh-103204).
+_STRICT_VERSION_NUMBERS = _PY >= (3, 11)
+#: 3.10 requires an index page to be a regular file (gh-100474).
+_INDEX_MUST_BE_FILE = _PY >= (3, 10)
+#: 3.10 always puts QUERY_STRING in a CGI environment, empty or not.
+_CGI_QUERY_ALWAYS_SET = _PY >= (3, 10)
+#: 3.11 added ``-p/--protocol`` and reworded the command-line help.
+_CLI_PROTOCOL_OPTION = _PY >= (3, 11)
+#: 3.12 exposes the index file names as ``SimpleHTTPRequestHandler.index_pages``.
+_INDEX_PAGES_ATTRIBUTE = _PY >= (3, 12)
+#: 3.13 deprecated ``CGIHTTPRequestHandler`` (gh-109096).
+_CGI_DEPRECATED = _PY >= (3, 13)
+#: 3.13 guesses content types from file paths with ``mimetypes.guess_file_type``.
+_GUESS_FILE_TYPE = _PY >= (3, 13) and hasattr(mimetypes, "guess_file_type")
+#: 3.14 added HTTPS servers and the ``--tls-*`` options (gh-85162).
+_HTTPS_SUPPORT = _PY >= (3, 14)
+
+__version__ = "0.6"
+
+__all__ = [
+    "BaseHTTPRequestHandler",
+    "CGIHTTPRequestHandler",
+    "HTTPServer",
+    "SimpleHTTPRequestHandler",
+    "ThreadingHTTPServer",
+]
+if _HTTPS_SUPPORT:
+    __all__ += ["HTTPSServer", "ThreadingHTTPSServer"]
+
+
+# ---------------------------------------------------------------------------------------
+# Pages. The error template must match the stdlib's byte for byte, so it is assembled
+# from (depth, text) pairs, four spaces per level.
+
+
+def _indented(rows):
+    """Join ``(depth, text)`` rows into lines indented by four spaces per level."""
+    return "".join("    " * depth + text + "\n" for depth, text in rows)
+
+
+def _error_page_template(html5, color_scheme):
+    """Return the ``%``-template of the HTML error page for one CPython generation."""
+    if html5:
+        rows = [(0, "<!DOCTYPE HTML>"), (0, '<html lang="en">'), (1, "<head>")]
+        rows.append((2, '<meta charset="utf-8">'))
+    else:
+        dtd = "http://www.w3.org/TR/html4/strict.dtd"
+        rows = [(0, '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01//EN"'), (2, '"%s">' % dtd)]
+        rows += [(0, "<html>"), (1, "<head>")]
+        meta_content = "text/html;charset=utf-8"
+        rows.append((2, '<meta http-equiv="Content-Type" content="%s">' % meta_content))
+    if color_scheme:
+        rows += [(2, '<style type="text/css">'), (3, ":root {")]
+        rows += [(4, "color-scheme: light dark;"), (3, "}"), (2, "</style>")]
+    rows += [(2, "<title>Error response</title>"), (1, "</head>"), (1, "<body>")]
+    rows.append((2, "<h1>Error response</h1>"))
+    rows.append((2, "<p>Error code: %(code)d</p>"))
+    rows.append((2, "<p>Message: %(message)s.</p>"))
+    rows.append((2, "<p>Error code explanation: %(code)s - %(explain)s.</p>"))
+    rows += [(1, "</body>"), (0, "</html>")]
+    return _indented(rows)
+
+
+#: The body ``send_error`` fills in with ``code``, ``message`` and ``explain``.
+DEFAULT_ERROR_MESSAGE = _error_page_template(_HTML5_PAGES, _COLOR_SCHEME_STYLE)
+
+#: ``Content-Type`` of the error page.
+DEFAULT_ERROR_CONTENT_TYPE = "text/html;charset=utf-8"
+
+
+def _render_listing(title, entries, charset):
+    """Return the directory listing page as text.
+
+    Args:
+        title: the already HTML-escaped title, also used as the ``<h1>``.
+        entries: ``(href, label)`` pairs, already quoted and escaped, in display order.
+        charset: the encoding announced in the page (the filesystem encoding).
+    """
+    if _HTML5_PAGES:
+        lines = ["<!DOCTYPE HTML>", '<html lang="en">', "<head>"]
+        lines.append('<meta charset="%s">' % charset)
+    else:
+        dtd = '"-//W3C//DTD HTML 4.01//EN" "http://www.w3.org/TR/html4/strict.dtd"'
+        lines = ["<!DOCTYPE HTML PUBLIC %s>" % dtd, "<html>\n<head>"]
+        meta = '<meta http-equiv="Content-Type" content="text/html; charset=%s">'
+        lines.append(meta % charset)
+    if _COLOR_SCHEME_STYLE:
+        lines.append('<style type="text/css">\n:root {\ncolor-scheme: light dark;\n}\n</style>')
+    lines.append("<title>" + title + "</title>\n</head>")
+    lines.append("<body>\n<h1>" + title + "</h1>")
+    lines.append("<hr>\n<ul>")
+    lines.extend('<li><a href="%s">%s</a></li>' % entry for entry in entries)
+    lines.append("</ul>\n<hr>\n</body>\n</html>\n")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------
+# Sans-IO request-line parsing.
+
+#: Longest request line accepted, line ending included; one more byte is read to detect it.
+_MAX_REQUEST_LINE = 65536
+
+#: Replies to these codes never carry the HTML error page.
+_BODYLESS_ERROR_CODES = (HTTPStatus.NO_CONTENT, HTTPStatus.RESET_CONTENT, HTTPStatus.NOT_MODIFIED)
+
+_RequestLine = namedtuple("_RequestLine", "command path version keep_alive http09")
+_RequestLine.__doc__ = """A request line the handler accepts.
+
+``version`` is the third word (None for the two-word HTTP/0.9 form), ``keep_alive`` the
+connection verdict before headers are seen, ``http09`` True for the two-word form, which
+has no header block at all.
+"""
+
+
+class _RequestLineRefused(Exception):
+    """A request line the handler must answer with an error: carries the status to send."""
+
+    def __init__(self, status, reason):
+        super().__init__(status, reason)
+        self.status = status
+        self.reason = reason
+
+
+def _parse_http_version(token, strict):
+    """Return ``(major, minor)`` for an ``HTTP/x.y`` token, or None if it is malformed.
+
+    Leading zeros are allowed (RFC 2145). With ``strict`` (3.11+, gh-103204) each number
+    must be ASCII-or-Unicode digits only and at most 10 characters long; before that,
+    anything ``int()`` accepts passes (signs, underscores).
+    """
+    if not token.startswith("HTTP/"):
+        return None
+    numbers = token[len("HTTP/") :].split(".")
+    if len(numbers) != 2:
+        return None
+    if strict and not all(part.isdigit() and len(part) <= 10 for part in numbers):
+        return None
+    try:
+        return int(numbers[0]), int(numbers[1])
+    except ValueError:
+        return None
+
+
+def _parse_request_line(line, protocol_version, strict=_STRICT_VERSION_NUMBERS):
+    """Split a decoded request line into a ``_RequestLine``.
+
+    Args:
+        line: the request line, Latin-1 decoded, line ending removed.
+        protocol_version: the handler's ``protocol_version`` (keep-alive needs >= HTTP/1.1).
+        strict: apply the 3.11+ digit rules to the version numbers.
+
+    Returns:
+        None for a blank line (the connection is closed without a reply), otherwise the
+        parsed line.
+
+    Raises:
+        _RequestLineRefused: with the status and reason phrase CPython sends.
+    """
+    words = line.split()
+    if not words:
+        return None
+    version = None
+    keep_alive = False
+    if len(words) >= 3:
+        version = words[-1]
+        number = _parse_http_version(version, strict)
+        if number is None:
+            raise _RequestLineRefused(
+                HTTPStatus.BAD_REQUEST, "Bad request version (%r)" % (version,)
+            )
+        keep_alive = number >= (1, 1) and protocol_version >= "HTTP/1.1"
+        if number >= (2, 0):
+            raise _RequestLineRefused(
+                HTTPStatus.HTTP_VERSION_NOT_SUPPORTED,
+                "Invalid HTTP version (%s)" % version[len("HTTP/") :],
+            )
+    if len(words) not in (2, 3):
+        raise _RequestLineRefused(HTTPStatus.BAD_REQUEST, "Bad request syntax (%r)" % (line,))
+    command, target = words[0], words[1]
+    http09 = len(words) == 2
+    if http09 and command != "GET":
+        raise _RequestLineRefused(
+            HTTPStatus.BAD_REQUEST, "Bad HTTP/0.9 request type (%r)" % (command,)
+        )
+    return _RequestLine(command, target, version, keep_alive and not http09, http09)
+
+
+def _collapse_leading_slashes(target):
+    """Reduce a leading run of slashes to one (gh-87389, CVE-2021-28861).
+
+    ``//evil.example/x`` would otherwise end up in a ``Location`` header as a
+    scheme-relative URL pointing at another host.
+    """
+    if target.startswith("//"):
+        return "/" + target.lstrip("/")
+    return target
+
+
+def _connection_verdict(keep_alive, connection_header, protocol_version):
+    """Return the keep-alive decision after the ``Connection`` header is known.
+
+    The header is compared as a whole, case-insensitively: ``keep-alive, close`` is
+    neither value and leaves the decision unchanged, as in CPython.
+    """
+    value = connection_header.lower()
+    if value == "close":
+        return False
+    if value == "keep-alive" and protocol_version >= "HTTP/1.1":
+        return True
+    return keep_alive
+
+
+def _wants_continue(expect_header, protocol_version, request_version):
+    """Return True when ``Expect: 100-continue`` must be answered before the body."""
+    return (
+        expect_header.lower() == "100-continue"
+        and protocol_version >= "HTTP/1.1"
+        and request_version >= "HTTP/1.1"
+    )
+
+
+def _unquote_url_path(text):
+    """Percent-decode a URL path as UTF-8, keeping lone surrogates if that fails."""
+    try:
+        return urllib.parse.unquote(text, errors="surrogatepass")
+    except UnicodeDecodeError:
+        return urllib.parse.unquote(text)
+
+
+def _strip_query_and_fragment(target):
+    """Return the path part of a request target (everything before ``?`` or ``#``)."""
+    for mark in ("?", "#"):
+        target = target.partition(mark)[0]
+    return target
+
+
+# ---------------------------------------------------------------------------------------
+# Servers.
+
+
+class HTTPServer(socketserver.TCPServer):
+    """TCP server for HTTP handlers; remembers its host name and port after binding.
+
+    ``allow_reuse_address`` is on so a restarted server can rebind at once. Binding
+    resolves ``server_name`` with ``socket.getfqdn``, which may wait on reverse DNS.
+    """
+
+    allow_reuse_address = True if _PY >= (3, 14) else 1
+    if _PY >= (3, 14):
+        allow_reuse_port = False
+
+    def server_bind(self):
+        """Bind the socket, then record ``server_name`` and ``server_port``."""
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = socket.getfqdn(host)
+        self.server_port = port
+
+
+class ThreadingHTTPServer(socketserver.ThreadingMixIn, HTTPServer):
+    """``HTTPServer`` running each connection in its own daemon thread.
+
+    Resource handling: daemon threads are not tracked, so ``server_close()`` does not wait
+    for connections that are still being served.
+    """
+
+    daemon_threads = True
+
+
+if _HTTPS_SUPPORT:
+
+    class HTTPSServer(HTTPServer):
+        """``HTTPServer`` whose listening socket is wrapped in TLS after ``listen()``.
+
+        The handshake runs inside ``accept()``, in the serving loop: a peer that never
+        completes it holds up new connections, as in CPython 3.14.
+        """
+
+        def __init__(
+            self,
+            server_address,
+            RequestHandlerClass,
+            bind_and_activate=True,
+            *,
+            certfile,
+            keyfile=None,
+            password=None,
+            alpn_protocols=None,
+        ):
+            """Store the TLS settings, then bind and activate like ``HTTPServer``.
+
+            Raises:
+                RuntimeError: the interpreter has no ``ssl`` module.
+            """
+            try:
+                import ssl
+            except ImportError:
+                raise RuntimeError("SSL module is missing; HTTPS support is unavailable")
+            self.ssl = ssl
+            self.certfile = certfile
+            self.keyfile = keyfile
+            self.password = password
+            self.alpn_protocols = ["http/1.1"] if alpn_protocols is None else alpn_protocols
+            super().__init__(server_address, RequestHandlerClass, bind_and_activate)
+
+        def server_activate(self):
+            """Listen, then replace the socket with its TLS-wrapped version."""
+            super().server_activate()
+            tls = self._create_context()
+            self.socket = tls.wrap_socket(self.socket, server_side=True)
+
+        def _create_context(self):
+            """Return the server-side ``SSLContext`` built from the stored settings."""
+            tls = self.ssl.create_default_context(self.ssl.Purpose.CLIENT_AUTH)
+            tls.load_cert_chain(self.certfile, self.keyfile, self.password)
+            tls.set_alpn_protocols(self.alpn_protocols)
+            return tls
+
+    class ThreadingHTTPSServer(socketserver.ThreadingMixIn, HTTPSServer):
+        """``HTTPSServer`` with one daemon thread per connection."""
+
+        daemon_threads = True
+
+
+# ---------------------------------------------------------------------------------------
+# The protocol handler.
+
+
+def _control_char_escapes():
+    """Map C0/C1 control characters to ``\\xHH`` and ``\\`` to ``\\\\`` (gh-100001)."""
+    table = {code: "\\x%02x" % code for code in itertools.chain(range(0x20), range(0x7F, 0xA0))}
+    table[ord("\\")] = "\\\\"
+    return str.maketrans(table)
+
+
+class BaseHTTPRequestHandler(socketserver.StreamRequestHandler):
+    """Parse HTTP/0.9, 1.0 and 1.1 requests and dispatch them to ``do_<METHOD>`` methods.
+
+    For each request the handler reads the request line (at most 65536 bytes) and, except
+    for the two-word HTTP/0.9 form, a header block through ``http.client.parse_headers``,
+    then calls ``do_<command>`` (case-sensitive; a missing method is a 501). A method
+    writes its reply with ``send_response``/``send_header``/``end_headers`` and then the
+    body to ``wfile``; ``send_error`` builds a complete error reply.
+
+    Attributes filled in per request: ``raw_requestline``, ``requestline``, ``command``,
+    ``path``, ``request_version``, ``headers`` (a ``MessageClass`` instance) and
+    ``close_connection``. A connection is kept open only when both sides speak HTTP/1.1
+    (``protocol_version`` defaults to HTTP/1.0) or a header says so.
+
+    Error handling: malformed requests get an error reply and the connection is closed;
+    a socket timeout is logged and closes the connection without a reply; other
+    exceptions from ``do_*`` reach the server's ``handle_error``.
+    """
+
+    #: ``Python/<version>``, the second word of the ``Server`` header.
+    sys_version = "Python/" + sys.version.split()[0]
+    #: First word of the ``Server`` header; subclasses usually override it.
+    server_version = "BaseHTTP/" + __version__
+    error_message_format = DEFAULT_ERROR_MESSAGE
+    error_content_type = DEFAULT_ERROR_CONTENT_TYPE
+    #: Version assumed until a request line names one; HTTP/0.9 means "no status line".
+    default_request_version = "HTTP/0.9"
+    #: Version put in status lines; set to "HTTP/1.1" to allow persistent connections.
+    protocol_version = "HTTP/1.0"
+    MessageClass = http.client.HTTPMessage
+    #: ``{status: (reason phrase, description)}`` for every ``HTTPStatus`` member.
+    responses = {status: (status.phrase, status.description) for status in HTTPStatus}
+    weekdayname = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+    monthname = [None, "Jan", "Feb", "Mar", "Apr", "May", "Jun"]
+    monthname += ["Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    _control_char_table = _control_char_escapes()
+
+    # -- reading a request ---------------------------------------------------------------
+
+    def parse_request(self):
+        """Parse ``self.raw_requestline`` and the header block that follows it.
+
+        Sets ``command``, ``path``, ``request_version``, ``headers`` and
+        ``close_connection``, and answers ``Expect: 100-continue`` through
+        ``handle_expect_100``.
+
+        Returns:
+            True when the request can be dispatched; False otherwise, in which case any
+            error reply has already been sent (a blank line gets none).
+        """
+        self.command = None
+        self.request_version = self.default_request_version
+        self.close_connection = True
+        self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        try:
+            line = _parse_request_line(self.requestline, self.protocol_version)
+        except _RequestLineRefused as refusal:
+            # gh-54930: without this the reply would be formatted as HTTP/0.9, i.e. a
+            # bare HTML page with no status line, which no HTTP/1.x client can read.
+            self.request_version = ""
+            self.send_error(refusal.status, refusal.reason)
+            return False
+        if line is None:
+            return False
+        self.command = line.command
+        self.path = _collapse_leading_slashes(line.path)
+        if line.version is not None:
+            self.request_version = line.version
+        self.close_connection = not line.keep_alive
+        if line.http09:
+            # gh-70765: a two-word HTTP/0.9 request has no header block; waiting for one
+            # would hang a client that sent just "GET /path\r\n".
+            self.headers = self.MessageClass()
+            return True
+        try:
+            self.headers = http.client.parse_headers(self.rfile, _class=self.MessageClass)
+        except http.client.LineTooLong as problem:
+            status = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+            self.send_error(status, "Line too long", str(problem))
+            return False
+        except http.client.HTTPException as problem:
+            status = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+            self.send_error(status, "Too many headers", str(problem))
+            return False
+        keep_alive = _connection_verdict(
+            not self.close_connection,
+            self.headers.get("Connection", ""),
+            self.protocol_version,
+        )
+        self.close_connection = not keep_alive
+        expect = self.headers.get("Expect", "")
+        if _wants_continue(expect, self.protocol_version, self.request_version):
+            return bool(self.handle_expect_100())
+        return True
+
+    def handle_expect_100(self):
+        """Answer ``Expect: 100-continue`` before the request body is read.
+
+        The default sends ``100 Continue`` (not logged, no other headers) and returns
+        True. An override may instead send an error reply and return False, in which
+        case the ``do_*`` method is not called.
+        """
+        self.send_response_only(HTTPStatus.CONTINUE)
+        self.end_headers()
+        return True
+
+    def handle_one_request(self):
+        """Read, parse and dispatch one request; the reply is flushed afterwards."""
+        try:
+            self.raw_requestline = self.rfile.readline(_MAX_REQUEST_LINE + 1)
+            if len(self.raw_requestline) > _MAX_REQUEST_LINE:
+                self.requestline = self.request_version = self.command = ""
+                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+                return
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if not self.parse_request():
+                return
+            method_name = "do_" + self.command
+            if not hasattr(self, method_name):
+                reason = "Unsupported method (%r)" % (self.command,)
+                self.send_error(HTTPStatus.NOT_IMPLEMENTED, reason)
+                return
+            getattr(self, method_name)()
+            self.wfile.flush()
+        except socket.timeout as exc:
+            self.log_error("Request timed out: %r", exc)
+            self.close_connection = True
+
+    def handle(self):
+        """Serve requests on the connection until ``close_connection`` is set."""
+        self.close_connection = True
+        self.handle_one_request()
+        while not self.close_connection:
+            self.handle_one_request()
+
+    # -- writing a reply -----------------------------------------------------------------
+
+    def send_error(self, code, message=None, explain=None):
+        """Send a complete error reply and log it; the connection will be closed.
+
+        Args:
+            code: the status code.
+            message: reason phrase for the status line (default: the standard phrase,
+                ``???`` for unknown codes). Not escaped in the status line; it must be
+                Latin-1.
+            explain: longer text for the HTML page (default: the status description).
+
+        Codes below 200 and 204, 205, 304 get headers only; other codes get the
+        ``error_message_format`` page, HTML-escaped, sent unless the request was HEAD.
+        """
+        try:
+            phrase, description = self.responses[code]
+        except KeyError:
+            phrase, description = "???", "???"
+        message = phrase if message is None else message
+        explain = description if explain is None else explain
+        self.log_error("code %d, message %s", code, message)
+        self.send_response(code, message)
+        self.send_header("Connection", "close")
+        page = None
+        if code >= 200 and code not in _BODYLESS_ERROR_CODES:
+            fields = {"code": code, "message": html.escape(message, quote=False)}
+            fields["explain"] = html.escape(explain, quote=False)
+            page = (self.error_message_format % fields).encode("UTF-8", "replace")
+            self.send_header("Content-Type", self.error_content_type)
+            self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        if page and self.command != "HEAD":
+            self.wfile.write(page)
+
+    def send_response(self, code, message=None):
+        """Log the request, then buffer the status line, ``Server`` and ``Date``."""
+        self.log_request(code)
+        self.send_response_only(code, message)
+        self.send_header("Server", self.version_string())
+        self.send_header("Date", self.date_time_string())
+
+    def _buffer_header_bytes(self, data):
+        """Append encoded header bytes to the buffer ``flush_headers`` writes out."""
+        if not hasattr(self, "_headers_buffer"):
+            self._headers_buffer = []
+        self._headers_buffer.append(data)
+
+    def send_response_only(self, code, message=None):
+        """Buffer the status line alone (nothing for an HTTP/0.9 request)."""
+        if self.request_version == "HTTP/0.9":
+            return
+        if message is None:
+            message = self.responses[code][0] if code in self.responses else ""
+        status_line = "%s %d %s\r\n" % (self.protocol_version, code, message)
+        self._buffer_header_bytes(status_line.encode("latin-1", "strict"))
+
+    def send_header(self, keyword, value):
+        """Buffer one header line; ``Connection: close/keep-alive`` also sets the verdict."""
+        if self.request_version != "HTTP/0.9":
+            field = "%s: %s\r\n" % (keyword, value)
+            self._buffer_header_bytes(field.encode("latin-1", "strict"))
+        if keyword.lower() == "connection":
+            verdict = value.lower()
+            if verdict == "close":
+                self.close_connection = True
+            elif verdict == "keep-alive":
+                self.close_connection = False
+
+    def end_headers(self):
+        """Terminate the header block and write everything buffered so far."""
+        if self.request_version != "HTTP/0.9":
+            self._buffer_header_bytes(b"\r\n")
+            self.flush_headers()
+
+    def flush_headers(self):
+        """Write the buffered status line and headers to ``wfile`` in one call."""
+        if hasattr(self, "_headers_buffer"):
+            self.wfile.write(b"".join(self._headers_buffer))
+            self._headers_buffer = []
+
+    # -- logging -------------------------------------------------------------------------
+
+    def log_request(self, code="-", size="-"):
+        """Log the request line with a status code and size (``-`` when unknown)."""
+        if isinstance(code, HTTPStatus):
+            code = code.value
+        self.log_message('"%s" %s %s', self.requestline, str(code), str(size))
+
+    def log_error(self, format, *args):
+        """Log a failure; the default just calls ``log_message``."""
+        self.log_message(format, *args)
+
+    def log_message(self, format, *args):
+        """Write ``<client> - - [<local time>] <format % args>`` to stderr.
+
+        Control characters in the message are written as ``\\xHH`` and backslashes are
+        doubled, so a client cannot inject terminal escapes into the log.
+        """
+        text = (format % args).translate(self._control_char_table)
+        stamp = self.log_date_time_string()
+        sys.stderr.write("%s - - [%s] %s\n" % (self.address_string(), stamp, text))
+
+    def version_string(self):
+        """Return the ``Server`` header value."""
+        return "%s %s" % (self.server_version, self.sys_version)
+
+    def date_time_string(self, timestamp=None):
+        """Return ``timestamp`` (default: now) as an RFC 7231 date, e.g. for ``Date``."""
+        if timestamp is None:
+            timestamp = time.time()
+        return email.utils.formatdate(timestamp, usegmt=True)
+
+    def log_date_time_string(self):
+        """Return the local time as ``DD/Mon/YYYY hh:mm:ss`` for log lines."""
+        now = time.localtime(time.time())
+        month = self.monthname[now.tm_mon]
+        clock = (now.tm_hour, now.tm_min, now.tm_sec)
+        return "%02d/%3s/%04d " % (now.tm_mday, month, now.tm_year) + "%02d:%02d:%02d" % clock
+
+    def address_string(self):
+        """Return the client's IP address (no reverse lookup)."""
+        return self.client_address[0]
+
+
+# ---------------------------------------------------------------------------------------
+# Static files.
+
+#: Index file names tried in a directory, in order (``index_pages`` from 3.12 on).
+_DEFAULT_INDEX_PAGES = ("index.html", "index.htm")
+
+
+def _url_path_ends_with_slash(url_path):
+    """True if a URL path names a directory, looking through ``%2f`` (gh-134098)."""
+    return urllib.parse.unquote(url_path).endswith("/")
+
+
+class SimpleHTTPRequestHandler(BaseHTTPRequestHandler):
+    """Serve GET and HEAD from ``directory`` (default: the working directory).
+
+    Directories get their index page or a generated listing, and a ``301`` to the
+    slash-terminated URL when the slash is missing. Files carry ``Content-type`` (guessed
+    from the name), ``Content-Length`` and ``Last-Modified``, and ``If-Modified-Since``
+    can turn them into a ``304``. Symbolic links are followed.
+    """
+
+    server_version = "SimpleHTTP/" + __version__
+    if _INDEX_PAGES_ATTRIBUTE:
+        index_pages = _DEFAULT_INDEX_PAGES
+    extensions_map = _encodings_map_default = {
+        ".gz": "application/gzip",
+        ".Z": "application/octet-stream",
+        ".bz2": "application/x-bzip2",
+        ".xz": "application/x-xz",
+    }
+
+    def __init__(self, *args, directory=None, **kwargs):
+        """Remember the served directory, then handle the connection.
+
+        Args:
+            directory: a path-like; default ``os.getcwd()`` at construction time.
+        """
+        self.directory = os.fspath(os.getcwd() if directory is None else directory)
+        super().__init__(*args, **kwargs)
+
+    def do_GET(self):
+        """Send the headers from ``send_head`` and then the body."""
+        body = self.send_head()
+        if body:
+            try:
+                self.copyfile(body, self.wfile)
+            finally:
+                body.close()
+
+    def do_HEAD(self):
+        """Send the same headers as GET, without a body."""
+        body = self.send_head()
+        if body:
+            body.close()
+
+    def send_head(self):
+        """Send the status line and headers for GET and HEAD.
+
+        Returns:
+            An open file-like object positioned at the body, which the caller copies (or
+            not, for HEAD) and must close; or None when the reply is already complete
+            (redirect, 304, error).
+        """
+        path = self.translate_path(self.path)
+        if os.path.isdir(path):
+            target = urllib.parse.urlsplit(self.path)
+            if not _url_path_ends_with_slash(target.path):
+                self._redirect_to_directory(target)
+                return None
+            index = self._find_index_page(path)
+            if index is None:
+                return self.list_directory(path)
+            path = index
+        content_type = self.guess_type(path)
+        if path.endswith("/"):
+            self.send_error(HTTPStatus.NOT_FOUND, "File not found")
+            return None
+        try:
+            source = open(path, "rb")  # noqa: SIM115 (returned to the caller, who closes it)
+        except OSError:
+            self.send_error(HTTPStatus.NOT_FOUND, "File not found")
+            return None
+        try:
+            stat = os.fstat(source.fileno())
+            if self._unmodified_since_request(stat.st_mtime):
+                self.send_response(HTTPStatus.NOT_MODIFIED)
+                self.end_headers()
+                source.close()
+                return None
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-type", content_type)
+            self.send_header("Content-Length", str(stat.st_size))
+            self.send_header("Last-Modified", self.date_time_string(stat.st_mtime))
+            self.end_headers()
+            return source
+        except BaseException:
+            source.close()
+            raise
+
+    def _redirect_to_directory(self, target):
+        """Send the ``301`` that appends ``/`` to a directory URL, keeping query/fragment."""
+        location = urllib.parse.urlunsplit(target._replace(path=target.path + "/"))
+        self.send_response(HTTPStatus.MOVED_PERMANENTLY)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _find_index_page(self, directory):
+        """Return the first index page present in ``directory``, or None."""
+        names = getattr(self, "index_pages", _DEFAULT_INDEX_PAGES)
+        present = os.path.isfile if _INDEX_MUST_BE_FILE else os.path.exists
+        for name in names:
+            candidate = os.path.join(directory, name)
+            if present(candidate):
+                return candidate
+        return None
+
+    def _unmodified_since_request(self, mtime):
+        """Decide whether ``If-Modified-Since`` allows a ``304`` for a file.
+
+        The header counts only without ``If-None-Match``, when it parses, and when it is
+        in UTC (a missing zone means UTC); the file time is compared to the second.
+        """
+        if "If-Modified-Since" not in self.headers or "If-None-Match" in self.headers:
+            return False
+        try:
+            since = email.utils.parsedate_to_datetime(self.headers["If-Modified-Since"])
+        except (TypeError, IndexError, OverflowError, ValueError):
+            return False
+        utc = datetime.timezone.utc
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=utc)
+        if since.tzinfo is not utc:
+            return False
+        modified = datetime.datetime.fromtimestamp(mtime, utc).replace(microsecond=0)
+        return modified <= since
+
+    def list_directory(self, path):
+        """Send a generated HTML listing of ``path``.
+
+        Entries are sorted case-insensitively; directories get a trailing ``/``,
+        symbolic links a trailing ``@``. Returns the page as a file-like object after
+        sending the headers, or None after sending a 404 when the directory cannot be
+        read: the same contract as ``send_head``.
+        """
+        try:
+            names = os.listdir(path)
+        except OSError:
+            self.send_error(HTTPStatus.NOT_FOUND, "No permission to list directory")
+            return None
+        names.sort(key=str.lower)
+        # gh-133889: the title shows the path only, never the query or the fragment.
+        shown = _unquote_url_path(_strip_query_and_fragment(self.path))
+        title = "Directory listing for " + html.escape(shown, quote=False)
+        entries = []
+        for name in names:
+            full = os.path.join(path, name)
+            label = link = name
+            if os.path.isdir(full):
+                label = link = name + "/"
+            if os.path.islink(full):
+                label = name + "@"
+            href = urllib.parse.quote(link, errors="surrogatepass")
+            entries.append((href, html.escape(label, quote=False)))
+        charset = sys.getfilesystemencoding()
+        page = _render_listing(title, entries, charset).encode(charset, "surrogateescape")
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-type", "text/html; charset=%s" % charset)
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        return io.BytesIO(page)
+
+    def translate_path(self, path):
+        """Map a URL path to a file name under ``self.directory``.
+
+        Query and fragment are dropped, the path is percent-decoded and normalised, and
+        components that are empty, ``.``/``..`` or contain a separator or drive are
+        skipped, so the result never leaves ``directory``. A trailing slash, judged after
+        decoding (gh-134098), is kept so that ``/file/`` does not name a file.
+        """
+        path = _unquote_url_path(_strip_query_and_fragment(path))
+        keep_slash = path.rstrip().endswith("/")
+        result = self.directory
+        for part in posixpath.normpath(path).split("/"):
+            if not part or os.path.dirname(part) or part in (os.curdir, os.pardir):
+                continue
+            result = os.path.join(result, part)
+        return result + "/" if keep_slash else result
+
+    def copyfile(self, source, outputfile):
+        """Copy ``source`` to ``outputfile`` (both file-like); override to transform."""
+        shutil.copyfileobj(source, outputfile)
+
+    def guess_type(self, path):
+        """Return a MIME type for ``path``.
+
+        ``extensions_map`` is consulted first (exact extension, then lower-cased), then
+        ``mimetypes``; unknown types are ``application/octet-stream``.
+        """
+        extension = posixpath.splitext(path)[1]
+        for key in (extension, extension.lower()):
+            if key in self.extensions_map:
+                return self.extensions_map[key]
+        if _GUESS_FILE_TYPE:
+            guessed = mimetypes.guess_file_type(path)[0]
+        else:
+            guessed = mimetypes.guess_type(path)[0]
+        return guessed or "application/octet-stream"
+
+
+# ---------------------------------------------------------------------------------------
+# CGI.
+
+
+def _url_collapse_path(path):
+    """Normalise a URL path for CGI matching, resolving ``.`` and ``..`` segments.
+
+    The query (after the first ``?``) is kept verbatim; the path is percent-decoded.
+    The result always starts with ``/`` and separates the last segment with ``/``, so
+    ``'a'`` becomes ``'//a'`` and ``''`` becomes ``'//'``.
+
+    Raises:
+        IndexError: a ``..`` would climb above the root.
+    """
+    path, _, query = path.partition("?")
+    *directories, last = urllib.parse.unquote(path).split("/")
+    kept = []
+    for segment in directories:
+        if segment == "..":
+            kept.pop()
+        elif segment not in ("", "."):
+            kept.append(segment)
+    if last == "..":
+        kept.pop()
+        last = ""
+    elif last == ".":
+        last = ""
+    if query:
+        last += "?" + query
+    return "/" + "/".join(kept) + "/" + last
+
+
+#: Cached uid of the ``nobody`` account (None until ``nobody_uid`` is first called).
+nobody = None
+
+
+def nobody_uid():
+    """Return the uid CGI children switch to: ``nobody``'s, else one above the largest.
+
+    Returns -1 where there is no ``pwd`` module.
+    """
+    global nobody
+    if nobody:
+        return nobody
+    try:
+        import pwd
+    except ImportError:
+        return -1
+    try:
+        nobody = pwd.getpwnam("nobody").pw_uid
+    except KeyError:
+        nobody = 1 + max(entry.pw_uid for entry in pwd.getpwall())
+    return nobody
+
+
+def executable(path):
+    """Return True if ``path`` may be executed by this process."""
+    return os.access(path, os.X_OK)
+
+
+#: First read size for a CGI request body on the no-fork path; it doubles per read, so a
+#: huge Content-Length never allocates more than the data actually received (gh-119452).
+_CGI_FIRST_READ = 64 * 1024
+
+
+class CGIHTTPRequestHandler(SimpleHTTPRequestHandler):
+    """``SimpleHTTPRequestHandler`` that runs scripts under ``cgi_directories``.
+
+    GET, HEAD and POST to a script run it (fork and exec where ``os.fork`` exists, a
+    subprocess otherwise); POST elsewhere is a 501. The ``200 Script output follows``
+    status line is sent before the script runs, so scripts cannot choose their status.
+    Deprecated since 3.13 (a ``DeprecationWarning`` per handler instance there).
+    """
+
+    have_fork = hasattr(os, "fork")
+    #: Unbuffered reads, so the script's stdin starts exactly at the request body.
+    rbufsize = 0
+    cgi_directories = ["/cgi-bin", "/htbin"]
+
+    def __init__(self, *args, **kwargs):
+        """Warn about the deprecation on 3.13+, then handle the connection."""
+        if _CGI_DEPRECATED:
+            warnings.warn(
+                "'http.server.CGIHTTPRequestHandler' is deprecated and slated for "
+                "removal in Python 3.15",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        super().__init__(*args, **kwargs)
+
+    def do_POST(self):
+        """Run the CGI script the path names, or reply 501."""
+        if self.is_cgi():
+            self.run_cgi()
+        else:
+            self.send_error(HTTPStatus.NOT_IMPLEMENTED, "Can only POST to CGI scripts")
+
+    def send_head(self):
+        """Run a CGI script for GET/HEAD if the path names one, else serve a file."""
+        if self.is_cgi():
+            return self.run_cgi()
+        return SimpleHTTPRequestHandler.send_head(self)
+
+    def is_cgi(self):
+        """Return True, setting ``cgi_info = (dir, rest)``, if the path is under a CGI dir.
+
+        The collapsed path (see ``_url_collapse_path``) must start with one of
+        ``cgi_directories`` followed by ``/``. Exceptions mean the path is unusable.
+        """
+        collapsed = _url_collapse_path(self.path)
+        for cut, char in enumerate(collapsed):
+            if cut and char == "/" and collapsed[:cut] in self.cgi_directories:
+                self.cgi_info = collapsed[:cut], collapsed[cut + 1 :]
+                return True
+        return False
+
+    def is_executable(self, path):
+        """Return True if the script file may be executed."""
+        return executable(path)
+
+    def is_python(self, path):
+        """Return True for ``.py``/``.pyw`` scripts (any case)."""
+        return os.path.splitext(path)[1].lower() in (".py", ".pyw")
+
+    def _split_script_path(self):
+        """Return ``(script URL, extra path, query)`` from ``cgi_info``.
+
+        Sub-directories of the CGI directory are walked as long as they exist on disk.
+        """
+        directory, rest = self.cgi_info
+        full = directory + "/" + rest
+        cut = full.find("/", len(directory) + 1)
+        while cut >= 0 and os.path.isdir(self.translate_path(full[:cut])):
+            directory, rest = full[:cut], full[cut + 1 :]
+            cut = full.find("/", len(directory) + 1)
+        rest, _, query = rest.partition("?")
+        script, slash, extra = rest.partition("/")
+        return directory + "/" + script, slash + extra, query
+
+    def _cgi_environment(self, script_url, extra_path, query):
+        """Return the environment of a CGI child (RFC 3875 meta-variables)."""
+        env = dict(os.environ)
+        env["SERVER_SOFTWARE"] = self.version_string()
+        env["SERVER_NAME"] = self.server.server_name
+        env["GATEWAY_INTERFACE"] = "CGI/1.1"
+        env["SERVER_PROTOCOL"] = self.protocol_version
+        env["SERVER_PORT"] = str(self.server.server_port)
+        env["REQUEST_METHOD"] = self.command
+        decoded_extra = urllib.parse.unquote(extra_path)
+        env["PATH_INFO"] = decoded_extra
+        env["PATH_TRANSLATED"] = self.translate_path(decoded_extra)
+        env["SCRIPT_NAME"] = script_url
+        if query or _CGI_QUERY_ALWAYS_SET:
+            env["QUERY_STRING"] = query
+        env["REMOTE_ADDR"] = self.client_address[0]
+        env.update(self._cgi_auth_variables())
+        if self.headers.get("content-type") is None:
+            env["CONTENT_TYPE"] = self.headers.get_content_type()
+        else:
+            env["CONTENT_TYPE"] = self.headers["content-type"]
+        copied = (
+            ("CONTENT_LENGTH", self.headers.get("content-length")),
+            ("HTTP_REFERER", self.headers.get("referer")),
+            ("HTTP_USER_AGENT", self.headers.get("user-agent")),
+            ("HTTP_COOKIE", ", ".join(filter(None, self.headers.get_all("cookie", [])))),
+        )
+        env.update((name, value) for name, value in copied if value)
+        env["HTTP_ACCEPT"] = ",".join(self.headers.get_all("accept", ()))
+        # Inherited values must not leak into the script: these are always overridden.
+        for name in ("QUERY_STRING", "REMOTE_HOST", "CONTENT_LENGTH"):
+            env.setdefault(name, "")
+        for name in ("HTTP_USER_AGENT", "HTTP_COOKIE", "HTTP_REFERER"):
+            env.setdefault(name, "")
+        return env
+
+    def _cgi_auth_variables(self):
+        """Return AUTH_TYPE and, for well-formed Basic credentials, REMOTE_USER."""
+        words = (self.headers.get("authorization") or "").split()
+        if len(words) != 2:
+            return {}
+        variables = {"AUTH_TYPE": words[0]}
+        if words[0].lower() == "basic":
+            import base64
+            import binascii
+
+            try:
+                decoded = base64.decodebytes(words[1].encode("ascii")).decode("ascii")
+            except (binascii.Error, UnicodeError):
+                return variables
+            user_and_password = decoded.split(":")
+            if len(user_and_password) == 2:
+                variables["REMOTE_USER"] = user_and_password[0]
+        return variables
+
+    def run_cgi(self):
+        """Run the script in ``cgi_info`` with the request body on its stdin.
+
+        Error handling: a missing script is a 404, a non-file or non-executable one a
+        403. Once the script starts, its stdout is the reply after the status line;
+        a non-zero exit is only logged.
+        """
+        script_url, extra_path, query = self._split_script_path()
+        script_file = self.translate_path(script_url)
+        if not os.path.exists(script_file):
+            self.send_error(HTTPStatus.NOT_FOUND, "No such CGI script (%r)" % (script_url,))
+            return
+        if not os.path.isfile(script_file):
+            reason = "CGI script is not a plain file (%r)" % (script_url,)
+            self.send_error(HTTPStatus.FORBIDDEN, reason)
+            return
+        needs_exec_bit = self.have_fork or not self.is_python(script_url)
+        if needs_exec_bit and not self.is_executable(script_file):
+            reason = "CGI script is not executable (%r)" % (script_url,)
+            self.send_error(HTTPStatus.FORBIDDEN, reason)
+            return
+        env = self._cgi_environment(script_url, extra_path, query)
+        self.send_response(HTTPStatus.OK, "Script output follows")
+        self.flush_headers()
+        if self.have_fork:
+            self._run_cgi_forked(script_file, script_url, query, env)
+        else:
+            self._run_cgi_subprocess(script_file, query, env)
+
+    def _run_cgi_forked(self, script_file, script_url, query, env):
+        """Fork; the child drops to ``nobody`` if it can and execs the script."""
+        argv = [script_url.rpartition("/")[2]]
+        search_words = query.replace("+", " ")
+        if "=" not in search_words:
+            argv.append(search_words)
+        uid = nobody_uid()
+        self.wfile.flush()
+        pid = os.fork()
+        if pid:
+            status = os.waitpid(pid, 0)[1]
+            # Drop whatever the client sent beyond what the script read (bug #427345).
+            while select.select([self.rfile], [], [], 0)[0]:
+                if not self.rfile.read(1):
+                    break
+            exit_code = os.waitstatus_to_exitcode(status)
+            if exit_code:
+                self.log_error(f"CGI script exit code {exit_code}")
+            return
+        try:
+            with contextlib.suppress(OSError):
+                os.setuid(uid)
+            os.dup2(self.rfile.fileno(), 0)
+            os.dup2(self.wfile.fileno(), 1)
+            os.execve(script_file, argv, env)
+        except BaseException:
+            self.server.handle_error(self.request, self.client_address)
+            os._exit(127)
+
+    def _read_request_body(self, nbytes):
+        """Read up to ``nbytes`` of body in doubling chunks (gh-119452)."""
+        chunks = []
+        chunk_size = _CGI_FIRST_READ
+        while nbytes > 0:
+            chunk = self.rfile.read(min(nbytes, chunk_size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            nbytes -= len(chunk)
+            chunk_size *= 2
+        return b"".join(chunks)
+
+    def _run_cgi_subprocess(self, script_file, query, env):
+        """Run the script with ``subprocess`` (platforms without ``fork``)."""
+        import subprocess
+
+        cmdline = [script_file]
+        if self.is_python(script_file):
+            interpreter = sys.executable
+            if interpreter.lower().endswith("w.exe"):
+                interpreter = interpreter[:-5] + interpreter[-4:]
+            cmdline = [interpreter, "-u", *cmdline]
+        if "=" not in query:
+            cmdline.append(query)
+        self.log_message("command: %s", subprocess.list2cmdline(cmdline))
+        try:
+            nbytes = int(self.headers.get("content-length"))
+        except (TypeError, ValueError):
+            nbytes = 0
+        pipe = subprocess.PIPE
+        child = subprocess.Popen(cmdline, stdin=pipe, stdout=pipe, stderr=pipe, env=env)
+        body = None
+        if self.command.lower() == "post" and nbytes > 0:
+            body = self._read_request_body(nbytes)
+        raw = self.rfile._sock
+        while select.select([raw], [], [], 0)[0]:
+            if not raw.recv(1):
+                break
+        out, err = child.communicate(body)
+        self.wfile.write(out)
+        if err:
+            self.log_error("%s", err)
+        child.stderr.close()
+        child.stdout.close()
+        if child.returncode:
+            self.log_error("CGI script exit status %#x", child.returncode)
+        else:
+            self.log_message("CGI script exited OK")
+
+
+# ---------------------------------------------------------------------------------------
+# Running a server.
+
+
+def _get_best_family(*address):
+    """Return ``(family, sockaddr)`` of the first passive stream address for ``address``."""
+    found = socket.getaddrinfo(*address, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, _type, _proto, _name, sockaddr = found[0]
+    return family, sockaddr
+
+
+def _serve(ServerClass, addr, HandlerClass, tls):
+    """Create the server, print the banner and serve until Ctrl-C (exit status 0)."""
+    if tls:
+        cert, key, password = tls
+        server = ServerClass(addr, HandlerClass, certfile=cert, keyfile=key, password=password)
+    else:
+        server = ServerClass(addr, HandlerClass)
+    scheme = "HTTPS" if tls else "HTTP"
+    with server as httpd:
+        host, port = httpd.socket.getsockname()[:2]
+        url_host = "[%s]" % host if ":" in host else host
+        url = "%s://%s:%s/" % (scheme.lower(), url_host, port)
+        print("Serving %s on %s port %s (%s) ..." % (scheme, host, port, url))
+        try:
+            httpd.serve_forever()
+        except KeyboardInterrupt:
+            print("\nKeyboard interrupt received, exiting.")
+            sys.exit(0)
+
+
+if _HTTPS_SUPPORT:
+
+    def test(
+        HandlerClass=BaseHTTPRequestHandler,
+        ServerClass=ThreadingHTTPServer,
+        protocol="HTTP/1.0",
+        port=8000,
+        bind=None,
+        tls_cert=None,
+        tls_key=None,
+        tls_password=None,
+    ):
+        """Serve ``HandlerClass`` on ``port`` (HTTPS when ``tls_cert`` is given).
+
+        Sets ``ServerClass.address_family`` and ``HandlerClass.protocol_version``.
+        """
+        ServerClass.address_family, addr = _get_best_family(bind, port)
+        HandlerClass.protocol_version = protocol
+        tls = (tls_cert, tls_key, tls_password) if tls_cert else None
+        _serve(ServerClass, addr, HandlerClass, tls)
+
+else:
+
+    def test(
+        HandlerClass=BaseHTTPRequestHandler,
+        ServerClass=ThreadingHTTPServer,
+        protocol="HTTP/1.0",
+        port=8000,
+        bind=None,
+    ):
+        """Serve ``HandlerClass`` on ``port`` until interrupted.
+
+        Sets ``ServerClass.address_family`` and ``HandlerClass.protocol_version``.
+        """
+        ServerClass.address_family, addr = _get_best_family(bind, port)
+        HandlerClass.protocol_version = protocol
+        _serve(ServerClass, addr, HandlerClass, None)
+
+
+def _build_arg_parser():
+    """Return the ``python -m http.server`` argument parser of the running version."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cgi", action="store_true", help="run as CGI server")
+    if _CLI_PROTOCOL_OPTION:
+        parser.add_argument(
+            "-b", "--bind", metavar="ADDRESS", help="bind to this address (default: all interfaces)"
+        )
+        parser.add_argument(
+            "-d",
+            "--directory",
+            default=os.getcwd(),
+            help="serve this directory (default: current directory)",
+        )
+        parser.add_argument(
+            "-p",
+            "--protocol",
+            metavar="VERSION",
+            default="HTTP/1.0",
+            help="conform to this HTTP version (default: %(default)s)",
+        )
+        parser.add_argument(
+            "port",
+            default=8000,
+            type=int,
+            nargs="?",
+            help="bind to this port (default: %(default)s)",
+        )
+    else:
+        parser.add_argument(
+            "--bind",
+            "-b",
+            metavar="ADDRESS",
+            help="specify alternate bind address (default: all interfaces)",
+        )
+        parser.add_argument(
+            "--directory",
+            "-d",
+            default=os.getcwd(),
+            help="specify alternate directory (default: current directory)",
+        )
+        parser.add_argument(
+            "port",
+            action="store",
+            default=8000,
+            type=int,
+            nargs="?",
+            help="specify alternate port (default: 8000)",
+        )
+    if _HTTPS_SUPPORT:
+        parser.add_argument(
+            "--tls-cert", metavar="PATH", help="path to the TLS certificate chain file"
+        )
+        parser.add_argument("--tls-key", metavar="PATH", help="path to the TLS key file")
+        parser.add_argument(
+            "--tls-password-file",
+            metavar="PATH",
+            help="path to the password file for the TLS key",
+        )
+    return parser
+
+
+def _read_tls_options(parser, args):
+    """Validate the ``--tls-*`` options; return ``(cert, key, password)`` or None."""
+    cert = getattr(args, "tls_cert", None)
+    key = getattr(args, "tls_key", None)
+    password_file = getattr(args, "tls_password_file", None)
+    if key and not cert:
+        parser.error("--tls-key requires --tls-cert to be set")
+    password = None
+    if password_file:
+        if not cert:
+            parser.error("--tls-password-file requires --tls-cert to be set")
+        try:
+            with open(password_file, encoding="utf-8") as stream:
+                password = stream.read().strip()
+        except OSError as exc:
+            parser.error(f"Failed to read TLS password file: {exc}")
+    return (cert, key, password) if cert else None
+
+
+def _main(argv=None):
+    """Command-line entry point: ``python -m implementation.http.server [options] [port]``."""
+    parser = _build_arg_parser()
+    args = parser.parse_args(argv)
+    tls = _read_tls_options(parser, args)
+    handler_class = CGIHTTPRequestHandler if args.cgi else SimpleHTTPRequestHandler
+    base = ThreadingHTTPSServer if tls else ThreadingHTTPServer
+
+    class DualStackServer(base):
+        """Accept IPv4 too on an IPv6 socket, and serve ``--directory``."""
+
+        def server_bind(self):
+            # Fails harmlessly on an IPv4 socket.
+            with contextlib.suppress(Exception):
+                self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            return super().server_bind()
+
+        def finish_request(self, request, client_address):
+            self.RequestHandlerClass(request, client_address, self, directory=args.directory)
+
+    options = {"port": args.port, "bind": args.bind}
+    if _CLI_PROTOCOL_OPTION:
+        options["protocol"] = args.protocol
+    if tls:
+        options.update(tls_cert=tls[0], tls_key=tls[1], tls_password=tls[2])
+    test(HandlerClass=handler_class, ServerClass=DualStackServer, **options)
+
+
+# This module stands in for the stdlib one (harnesses install it as ``http.server``), so
+# its public classes report that name, as ``_pydecimal`` does for ``decimal``; CPython's
+# test_httpservers checks ``__all__`` against the classes whose ``__module__`` it is.
+for _public_name in __all__:
+    globals()[_public_name].__module__ = "http.server"
+del _public_name
+
+
+if __name__ == "__main__":
+    _main()
