@@ -1,0 +1,1037 @@
+"""Generic socket servers: a drop-in replacement for CPython 3.11's ``socketserver``.
+
+The public surface (classes, hooks, attributes, error behaviour, ``__all__``) is the
+3.11 one, plus ``ForkingUnixStreamServer`` and ``ForkingUnixDatagramServer`` from 3.12.
+Subclasses that override the documented hooks see the same call chain::
+
+    serve_forever() / handle_request()
+        -> _handle_request_noblock()
+            -> get_request()            accept() or recvfrom()
+            -> verify_request()         False: shutdown_request()
+            -> process_request()        here, in a thread, or in a forked child
+                -> finish_request()     builds RequestHandlerClass(request, addr, server)
+                -> shutdown_request()   -> close_request()
+            Exception  -> handle_error() then shutdown_request()
+            BaseException -> shutdown_request(), then re-raised
+
+Class layout (same inheritance as the stdlib, because user code relies on
+``isinstance(server, TCPServer)`` for UDP servers and on the mixin-first MRO)::
+
+    BaseServer -> TCPServer -> UDPServer
+                            -> UnixStreamServer        UDPServer -> UnixDatagramServer
+    ThreadingMixIn / ForkingMixIn + one of the above = Threading*/Forking* servers
+
+Where no client can tell the difference, the internals are better than the stdlib's; every
+deliberate difference is listed in :data:`DEVIATIONS`:
+
+* ``shutdown()`` wakes the serve loop through a socket pair instead of waiting for the
+  next ``poll_interval`` tick.
+* forked children are watched with pidfds (Linux) and reaped as soon as they exit, also in
+  ``handle_request()`` loops, and ``max_children`` is enforced before each fork; only the
+  server's own children are ever waited for.
+* ``ThreadingMixIn._threads`` only ever holds live threads.
+* ``SO_REUSEPORT`` is only set for ``AF_INET``/``AF_INET6`` (gh-128916, as in 3.13.2+).
+
+Stdlib-only; runs on CPython 3.9+ and PyPy.
+"""
+
+import os
+import selectors
+import socket
+import sys
+import threading
+import traceback
+from io import BufferedIOBase, BytesIO
+from time import monotonic as time
+from time import sleep
+
+# Part of the 3.11 public surface (removed only in 3.15), so it stays.
+__version__ = "0.4"
+
+# Kept in the stdlib's order: the order of __all__ is visible to clients.
+__all__ = [  # noqa: RUF022
+    "BaseServer",
+    "TCPServer",
+    "UDPServer",
+    "ThreadingUDPServer",
+    "ThreadingTCPServer",
+    "BaseRequestHandler",
+    "StreamRequestHandler",
+    "DatagramRequestHandler",
+    "ThreadingMixIn",
+]
+_HAVE_FORK = hasattr(os, "fork")
+_HAVE_UNIX = hasattr(socket, "AF_UNIX")
+if _HAVE_FORK:
+    __all__ += ["ForkingUDPServer", "ForkingTCPServer", "ForkingMixIn"]  # noqa: RUF022
+if _HAVE_UNIX:
+    __all__ += [  # noqa: RUF022
+        "UnixStreamServer",
+        "UnixDatagramServer",
+        "ThreadingUnixStreamServer",
+        "ThreadingUnixDatagramServer",
+    ]
+if _HAVE_FORK and _HAVE_UNIX:
+    __all__ += ["ForkingUnixStreamServer", "ForkingUnixDatagramServer"]  # noqa: RUF022
+
+DEVIATIONS = [
+    {
+        "id": "gh-128916",
+        "summary": "SO_REUSEPORT is set only for AF_INET/AF_INET6 sockets (as in 3.13.2+), "
+        "so UnixStreamServer/UnixDatagramServer with allow_reuse_port=True bind instead of "
+        "failing with EOPNOTSUPP on Linux >= 6.12.9.",
+        "observable": True,
+    },
+    {
+        "id": "gh-88932",
+        "summary": "shutdown() wakes serve_forever() through a socket pair registered in its "
+        "selector, so it returns in about a millisecond instead of up to poll_interval. "
+        "service_actions() still runs at least every poll_interval; shutdown() before "
+        "serve_forever() still blocks until a loop runs; the loop stays restartable. "
+        "Visible only as timing and two extra file descriptors while the loop runs.",
+        "observable": False,
+    },
+    {
+        "id": "gh-90093",
+        "summary": "ForkingMixIn reaps each child as soon as it exits: a pidfd per child "
+        "(Linux) is watched by serve_forever() and handle_request(), and process_request() "
+        "reaps finished children before forking. active_children therefore shrinks sooner "
+        "and handle_request() loops leave no zombies.",
+        "observable": True,
+    },
+    {
+        "id": "gh-111872",
+        "summary": "max_children is enforced before every fork, so it also holds in "
+        "handle_request() loops (process_request() waits for one of the server's children "
+        "to exit); waiting at the limit waits for the server's own children only, never "
+        "os.waitpid(-1), so children spawned by other code are not reaped.",
+        "observable": True,
+    },
+    {
+        "id": "bpo-37193",
+        "summary": "ThreadingMixIn with block_on_close: each worker thread removes itself "
+        "from _threads when its request is done (and a thread that failed to start is "
+        "removed at once), so _threads only holds live threads; server_close() still "
+        "joins every live one.",
+        "observable": True,
+    },
+    {
+        "id": "gh-103673",
+        "summary": "ForkingUnixStreamServer and ForkingUnixDatagramServer (3.12) exist and are "
+        "in __all__ on every Python version, wherever os.fork and AF_UNIX exist.",
+        "observable": True,
+    },
+]
+
+# Same choice as the stdlib: poll() and select() need no extra descriptor of their own and
+# a single system call per wait. Code in the wild patches this name, so it is looked up
+# at every use.
+if hasattr(selectors, "PollSelector"):
+    _ServerSelector = selectors.PollSelector
+else:
+    _ServerSelector = selectors.SelectSelector
+
+# Guards the wake-up sockets of running serve loops: shutdown() may write to one while the
+# loop that owns it is closing it, and writing to a closed (possibly reused) descriptor
+# number must never happen.
+_WAKE_LOCK = threading.Lock()
+
+
+class BaseServer:
+    """Base class for servers: the request loop and the hooks subclasses override.
+
+    Methods for the caller: ``__init__(server_address, RequestHandlerClass)``,
+    ``serve_forever(poll_interval=0.5)``, ``shutdown()``, ``handle_request()``, and
+    ``fileno()`` (from the subclass; used by the selector).
+
+    Methods that may be overridden: ``server_bind``, ``server_activate``, ``get_request``,
+    ``handle_timeout``, ``verify_request``, ``server_close``, ``process_request``,
+    ``shutdown_request``, ``close_request``, ``service_actions``, ``handle_error``.
+    ``finish_request`` is meant to be called, not replaced.
+
+    Class attributes: ``timeout`` (seconds ``handle_request()`` waits, ``None`` = forever).
+    Instance attributes: ``server_address``, ``RequestHandlerClass``.
+
+    Resource handling: ``BaseServer`` owns no socket; the request is closed by
+    ``shutdown_request()`` once ``process_request()`` is done with it.
+    Error handling: ``OSError`` from ``get_request()`` drops the request silently; an
+    ``Exception`` from ``process_request()`` goes to ``handle_error()``; any other
+    ``BaseException`` closes the request and propagates to the caller of the loop.
+    """
+
+    timeout = None
+
+    # Selectors of the loops currently waiting in serve_forever()/handle_request(). An
+    # immutable tuple as a class default, replaced (never mutated) per instance: code that
+    # builds servers without calling BaseServer.__init__ keeps working, and readers in
+    # other threads always see a consistent value.
+    _live_selectors = ()
+    # Write ends of the wake-up socket pairs of running serve_forever() loops.
+    _wake_writers = ()
+
+    def __init__(self, server_address, RequestHandlerClass):
+        """Store the address and handler class. May be extended, do not override."""
+        self.server_address = server_address
+        self.RequestHandlerClass = RequestHandlerClass
+        # Name-mangled to _BaseServer__is_shut_down / _BaseServer__shutdown_request,
+        # the names third-party code reads and sets.
+        self.__is_shut_down = threading.Event()
+        self.__shutdown_request = False
+
+    def server_activate(self):
+        """Activate the server; called by the constructor. May be overridden."""
+
+    def serve_forever(self, poll_interval=0.5):
+        """Handle requests one at a time until ``shutdown()`` is called.
+
+        ``shutdown()`` wakes the loop at once. The loop still wakes at least every
+        ``poll_interval`` seconds to call ``service_actions()`` (and to notice a stop
+        flag set directly on the instance). ``self.timeout`` is ignored.
+        """
+        self.__is_shut_down.clear()
+        try:
+            with _ServerSelector() as selector:
+                # Registering the server first keeps the stdlib's error for a closed
+                # server: ValueError("Invalid file descriptor: -1").
+                selector.register(self, selectors.EVENT_READ)
+                waker, wake_writer = socket.socketpair()
+                try:
+                    waker.setblocking(False)
+                    wake_writer.setblocking(False)
+                    selector.register(waker, selectors.EVENT_READ, _Drain(waker))
+                    with _WAKE_LOCK:
+                        self._wake_writers = (*self._wake_writers, wake_writer)
+                    self._watch_with(selector)
+                    try:
+                        self._serve_loop(selector, poll_interval)
+                    finally:
+                        self._stop_watching_with(selector)
+                finally:
+                    with _WAKE_LOCK:
+                        self._wake_writers = tuple(
+                            w for w in self._wake_writers if w is not wake_writer
+                        )
+                        wake_writer.close()
+                    waker.close()
+        finally:
+            self.__shutdown_request = False
+            self.__is_shut_down.set()
+
+    def _serve_loop(self, selector, poll_interval):
+        """The body of ``serve_forever()``: wait, serve one request, run service actions."""
+        dispatch = self._dispatch
+        while not self.__shutdown_request:
+            ready = selector.select(poll_interval)
+            # A shutdown during select() ends the loop before another request is taken
+            # (bpo-35017).
+            if self.__shutdown_request:
+                break
+            if ready and dispatch(ready):
+                self._handle_request_noblock()
+            self.service_actions()
+
+    def shutdown(self):
+        """Stop the ``serve_forever()`` loop and wait until it has returned.
+
+        Returns as soon as the loop notices, which is immediate for a loop waiting for
+        requests. As in the stdlib it blocks until a ``serve_forever()`` loop runs and
+        exits, so calling it from the thread running the loop deadlocks.
+        """
+        self.__shutdown_request = True
+        with _WAKE_LOCK:
+            for writer in self._wake_writers:
+                try:
+                    writer.send(b"\0")
+                except OSError:
+                    # A full buffer already guarantees a wake-up.
+                    pass
+        self.__is_shut_down.wait()
+
+    def service_actions(self):
+        """Run periodic work; called by ``serve_forever()`` after every wake-up.
+
+        May be overridden by a subclass or mixin (``ForkingMixIn`` reaps children here).
+        """
+
+    def handle_request(self):
+        """Wait for one request and handle it, honouring ``self.timeout``.
+
+        The wait is the smaller of ``self.timeout`` and the socket's own timeout; when it
+        expires, ``handle_timeout()`` is called and its result returned.
+        """
+        # A timeout set on the socket still limits the wait, as it did before
+        # ``self.timeout`` existed.
+        timeout = self.socket.gettimeout()
+        if timeout is None:
+            timeout = self.timeout
+        elif self.timeout is not None:
+            timeout = min(timeout, self.timeout)
+        deadline = None if timeout is None else time() + timeout
+        with _ServerSelector() as selector:
+            selector.register(self, selectors.EVENT_READ)
+            self._watch_with(selector)
+            try:
+                while True:
+                    ready = selector.select(timeout)
+                    if ready and self._dispatch(ready):
+                        return self._handle_request_noblock()
+                    # Woken early (a signal, or a child of ours exiting): wait for the rest.
+                    if deadline is not None:
+                        timeout = deadline - time()
+                        if timeout < 0:
+                            return self.handle_timeout()
+            finally:
+                self._stop_watching_with(selector)
+
+    def _dispatch(self, ready):
+        """Run the callbacks of ready private sources; True if the server socket is ready."""
+        server_ready = False
+        for key, _events in ready:
+            if key.data is None:
+                server_ready = True
+            else:
+                key.data()
+        return server_ready
+
+    def _wakeup_sources(self):
+        """Private (fd, callback) pairs every wait loop should also watch."""
+        return ()
+
+    def _watch_with(self, selector):
+        """Make ``selector`` watch the private sources and receive new ones."""
+        for fd, callback in self._wakeup_sources():
+            selector.register(fd, selectors.EVENT_READ, callback)
+        self._live_selectors = (*self._live_selectors, selector)
+
+    def _stop_watching_with(self, selector):
+        """Forget a selector whose loop is finishing (its owner closes it)."""
+        self._live_selectors = tuple(s for s in self._live_selectors if s is not selector)
+
+    def _handle_request_noblock(self):
+        """Take one request and handle it; the server socket must already be readable.
+
+        ``OSError`` from ``get_request()`` (e.g. a failed accept or TLS handshake) is
+        ignored. A rejected request is shut down. See the class docstring for errors.
+        """
+        try:
+            request, client_address = self.get_request()
+        except OSError:
+            return
+        if not self.verify_request(request, client_address):
+            self.shutdown_request(request)
+            return
+        try:
+            self.process_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+            self.shutdown_request(request)
+        except BaseException:
+            # SystemExit, KeyboardInterrupt...: close the connection, then let it stop
+            # the caller's loop.
+            self.shutdown_request(request)
+            raise
+
+    def handle_timeout(self):
+        """Called when ``handle_request()`` times out. Overridden by ``ForkingMixIn``."""
+
+    def verify_request(self, request, client_address):
+        """Return True to handle the request, False to close it unhandled. May be overridden."""
+        return True
+
+    def process_request(self, request, client_address):
+        """Handle the request in this thread, then shut it down.
+
+        Overridden by ``ForkingMixIn`` and ``ThreadingMixIn``.
+        """
+        self.finish_request(request, client_address)
+        self.shutdown_request(request)
+
+    def server_close(self):
+        """Release the server's resources. May be overridden."""
+
+    def finish_request(self, request, client_address):
+        """Handle the request by instantiating ``RequestHandlerClass``."""
+        self.RequestHandlerClass(request, client_address, self)
+
+    def shutdown_request(self, request):
+        """Shut down and close one request (here: just ``close_request()``)."""
+        self.close_request(request)
+
+    def close_request(self, request):
+        """Release one request's resources (nothing to do here)."""
+
+    def handle_error(self, request, client_address):
+        """Report an exception raised while handling a request, then carry on.
+
+        Prints to ``sys.stderr``: a line of 40 dashes, ``Exception occurred during
+        processing of request from <client_address>``, the traceback, 40 dashes.
+        May be overridden.
+        """
+        rule = "-" * 40
+        print(rule, file=sys.stderr)
+        print(
+            "Exception occurred during processing of request from",
+            client_address,
+            file=sys.stderr,
+        )
+        traceback.print_exc()
+        print(rule, file=sys.stderr)
+
+    def __enter__(self):
+        """Return the server itself."""
+        return self
+
+    def __exit__(self, *args):
+        """Close the server with ``server_close()`` (never ``shutdown()``)."""
+        self.server_close()
+
+
+class _Drain:
+    """Selector callback emptying a wake-up socket, so it does not stay readable."""
+
+    __slots__ = ("_sock",)
+
+    def __init__(self, sock):
+        self._sock = sock
+
+    def __call__(self):
+        try:
+            while self._sock.recv(4096):
+                pass
+        except OSError:
+            # Nothing more to read (BlockingIOError) or the pair is already closed.
+            pass
+
+
+class TCPServer(BaseServer):
+    """A server on one socket, by default a synchronous TCP server (IPv4 stream).
+
+    Constructor: ``TCPServer(server_address, RequestHandlerClass, bind_and_activate=True)``.
+    The socket is ``socket.socket(address_family, socket_type)``; when
+    ``bind_and_activate`` is true it is bound and put into listening state at once.
+
+    Class attributes: ``address_family`` (``AF_INET``), ``socket_type``
+    (``SOCK_STREAM``), ``request_queue_size`` (5, the listen backlog),
+    ``allow_reuse_address`` and ``allow_reuse_port`` (False), ``timeout``.
+    Instance attributes: ``socket``; ``server_address`` becomes the bound address.
+
+    Resource handling: if binding or activating raises, the socket is closed before the
+    error propagates. Each accepted connection is half-closed (``SHUT_WR``) and closed by
+    ``shutdown_request()``; ``server_close()`` closes the listening socket.
+    """
+
+    address_family = socket.AF_INET
+    socket_type = socket.SOCK_STREAM
+    request_queue_size = 5
+    allow_reuse_address = False
+    allow_reuse_port = False
+
+    def __init__(self, server_address, RequestHandlerClass, bind_and_activate=True):
+        """Create the socket, then bind and activate it. May be extended, do not override."""
+        BaseServer.__init__(self, server_address, RequestHandlerClass)
+        self.socket = socket.socket(self.address_family, self.socket_type)
+        if not bind_and_activate:
+            return
+        try:
+            self.server_bind()
+            self.server_activate()
+        except BaseException:
+            # No descriptor leaks from a failed bind (bpo-22435).
+            self.server_close()
+            raise
+
+    def server_bind(self):
+        """Apply the reuse options and bind the socket. May be overridden."""
+        sock = self.socket
+        if self.allow_reuse_address and hasattr(socket, "SO_REUSEADDR"):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # SO_REUSEPORT means something only for IP sockets; Linux >= 6.12.9 rejects it
+        # on AF_UNIX with EOPNOTSUPP (gh-128916).
+        if (
+            self.allow_reuse_port
+            and hasattr(socket, "SO_REUSEPORT")
+            and self.address_family in _IP_FAMILIES
+        ):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(self.server_address)
+        self.server_address = sock.getsockname()
+
+    def server_activate(self):
+        """Start listening with a backlog of ``request_queue_size``. May be overridden."""
+        self.socket.listen(self.request_queue_size)
+
+    def server_close(self):
+        """Close the listening socket. May be overridden."""
+        self.socket.close()
+
+    def fileno(self):
+        """Return the socket's file descriptor, for selectors."""
+        return self.socket.fileno()
+
+    def get_request(self):
+        """Accept a connection; return ``(connection, client_address)``. May be overridden."""
+        return self.socket.accept()
+
+    def shutdown_request(self, request):
+        """Half-close the connection (so the peer sees EOF), then ``close_request()``."""
+        try:
+            # close() alone would leave the connection open while other references
+            # (a forked child, a makefile() object) still exist.
+            request.shutdown(socket.SHUT_WR)
+        except OSError:
+            # Typically ENOTCONN: the peer is already gone.
+            pass
+        self.close_request(request)
+
+    def close_request(self, request):
+        """Close the connection's socket."""
+        request.close()
+
+
+_IP_FAMILIES = tuple(
+    getattr(socket, name) for name in ("AF_INET", "AF_INET6") if hasattr(socket, name)
+)
+
+
+class UDPServer(TCPServer):
+    """A synchronous UDP server: every datagram is one request.
+
+    A request is ``(data, server_socket)``; datagrams longer than ``max_packet_size``
+    (8192) are truncated by ``recvfrom``. There is no listen step and nothing to close
+    per request. It subclasses ``TCPServer`` (as in the stdlib) to share the socket setup.
+    """
+
+    allow_reuse_address = False
+    allow_reuse_port = False
+    socket_type = socket.SOCK_DGRAM
+    max_packet_size = 8192
+
+    def get_request(self):
+        """Receive one datagram; return ``((data, socket), client_address)``."""
+        data, client_address = self.socket.recvfrom(self.max_packet_size)
+        return (data, self.socket), client_address
+
+    def server_activate(self):
+        """Nothing to do: datagram sockets do not listen."""
+
+    def shutdown_request(self, request):
+        """Nothing to shut down for a datagram; calls ``close_request()``."""
+        self.close_request(request)
+
+    def close_request(self, request):
+        """Nothing to close: the request shares the server's socket."""
+
+
+class _ChildWatchers:
+    """The pidfds of a forking server's children, keyed by pid.
+
+    A pidfd becomes readable when its process exits, which lets every wait loop of the
+    server wake up and reap that child at once without signals and without touching
+    processes the server did not fork.
+    """
+
+    __slots__ = ("fds",)
+
+    def __init__(self):
+        self.fds = {}
+
+
+_pidfd_open = getattr(os, "pidfd_open", None)
+
+
+if _HAVE_FORK:
+
+    class ForkingMixIn:
+        """Mix-in handling each request in a forked child process.
+
+        Put it first in the bases: ``class S(ForkingMixIn, TCPServer)``.
+
+        Class attributes: ``timeout`` (300), ``max_children`` (40), ``block_on_close``
+        (True: ``server_close()`` waits for every child), ``active_children`` (``None``
+        until the first fork, then the set of child pids not yet reaped).
+
+        Resource handling: the parent only closes its copy of the request; the child
+        handles it, calls ``shutdown_request()`` and exits with ``os._exit``: status 0,
+        or 1 after ``handle_error()``. Children are reaped as soon as they exit (see
+        :data:`DEVIATIONS`), and at most ``max_children`` run at once: a fork at the
+        limit first waits for one of this server's children to exit.
+        """
+
+        timeout = 300
+        active_children = None
+        max_children = 40
+        block_on_close = True
+        # Per-instance _ChildWatchers once the first child with a pidfd exists.
+        _child_watchers = None
+
+        def collect_children(self, *, blocking=False):
+            """Reap children that have exited; with ``blocking``, wait for all of them.
+
+            First, while ``max_children`` or more children are active, waits for one of
+            them to exit.
+            """
+            if self.active_children is None:
+                return
+            while len(self.active_children) >= self.max_children:
+                if not self._wait_for_a_child():
+                    break
+            flags = 0 if blocking else os.WNOHANG
+            for pid in list(self.active_children):
+                self._reap(pid, flags)
+
+        def handle_timeout(self):
+            """Reap finished children after ``timeout`` seconds without a request.
+
+            May be extended, do not override.
+            """
+            self.collect_children()
+
+        def service_actions(self):
+            """Reap finished children; called on every ``serve_forever()`` iteration."""
+            self.collect_children()
+
+        def process_request(self, request, client_address):
+            """Fork a child process that handles the request and exits."""
+            self._make_room_for_a_child()
+            pid = os.fork()
+            if pid == 0:
+                self._run_child(request, client_address)
+            if self.active_children is None:
+                self.active_children = set()
+            self.active_children.add(pid)
+            self._watch_child(pid)
+            self.close_request(request)
+
+        def _run_child(self, request, client_address):
+            """In the child: handle the request and exit; this never returns."""
+            status = 1
+            try:
+                self.finish_request(request, client_address)
+                status = 0
+            except Exception:
+                self.handle_error(request, client_address)
+            finally:
+                try:
+                    self.shutdown_request(request)
+                finally:
+                    # Never unwind into the parent's code (its loops, finally blocks,
+                    # atexit handlers) from the child.
+                    os._exit(status)
+
+        def server_close(self):
+            """Close the server, then reap children (waiting if ``block_on_close``)."""
+            super().server_close()
+            self.collect_children(blocking=self.block_on_close)
+            # Children still running are no longer watched: the loops are gone. They
+            # stay in active_children for a later collect_children().
+            watchers = self._child_watchers
+            if watchers is not None:
+                for pid in list(watchers.fds):
+                    self._unwatch_child(pid)
+
+        # -- private helpers -------------------------------------------------------
+
+        def _make_room_for_a_child(self):
+            """Before a fork: reap what has exited, then honour ``max_children``."""
+            children = self.active_children
+            if not children:
+                return
+            for pid in list(children):
+                self._reap(pid, os.WNOHANG)
+            while len(children) >= self.max_children:
+                if not self._wait_for_a_child():
+                    break
+
+        def _reap(self, pid, flags):
+            """``waitpid`` one of our children; True once it is gone and forgotten."""
+            try:
+                reaped, _status = os.waitpid(pid, flags)
+            except ChildProcessError:
+                # Already reaped elsewhere (or SIGCHLD is ignored): nothing to wait for.
+                reaped = pid
+            except OSError:
+                return False
+            if reaped == 0:
+                return False
+            self.active_children.discard(pid)
+            self._unwatch_child(pid)
+            return True
+
+        def _wait_for_a_child(self):
+            """Block until one of our children exits and reap it; False if none is left."""
+            children = self.active_children
+            if not children:
+                return False
+            watchers = self._child_watchers
+            fds = watchers.fds if watchers is not None else {}
+            pids = list(children)
+            if all(pid in fds for pid in pids):
+                with _ServerSelector() as selector:
+                    for pid in pids:
+                        selector.register(fds[pid], selectors.EVENT_READ, pid)
+                    ready = selector.select()
+                # A readable pidfd means the process has exited: waitpid returns at once.
+                return any([self._reap(key.data, 0) for key, _ in ready])
+            # No pidfds: poll our own pids (never waitpid(-1), which could steal other
+            # code's children), backing off to at most 50 ms between rounds.
+            delay = 0.001
+            while children:
+                if any([self._reap(pid, os.WNOHANG) for pid in list(children)]):
+                    return True
+                sleep(delay)
+                delay = min(delay * 2, 0.05)
+            return False
+
+        def _watch_child(self, pid):
+            """Open a pidfd for a new child and add it to every running wait loop."""
+            if _pidfd_open is None:
+                return
+            try:
+                fd = _pidfd_open(pid)
+            except OSError:
+                # Old kernel, seccomp, or the child is already gone: polling covers it.
+                return
+            if self._child_watchers is None:
+                self._child_watchers = _ChildWatchers()
+            self._child_watchers.fds[pid] = fd
+            for selector in self._live_selectors:
+                selector.register(fd, selectors.EVENT_READ, _ChildExited(self, pid))
+
+        def _unwatch_child(self, pid):
+            """Close a reaped child's pidfd and remove it from the running loops."""
+            watchers = self._child_watchers
+            if watchers is None:
+                return
+            fd = watchers.fds.pop(pid, None)
+            if fd is None:
+                return
+            for selector in self._live_selectors:
+                try:
+                    selector.unregister(fd)
+                except (KeyError, ValueError):
+                    pass
+            os.close(fd)
+
+        def _wakeup_sources(self):
+            """The pidfds of running children, for a wait loop that is starting."""
+            sources = list(super()._wakeup_sources())
+            watchers = self._child_watchers
+            if watchers is not None:
+                sources.extend(
+                    (fd, _ChildExited(self, pid)) for pid, fd in list(watchers.fds.items())
+                )
+            return sources
+
+
+class _ChildExited:
+    """Selector callback: a child's pidfd became readable, so reap that child."""
+
+    __slots__ = ("_pid", "_server")
+
+    def __init__(self, server, pid):
+        self._server = server
+        self._pid = pid
+
+    def __call__(self):
+        self._server._reap(self._pid, os.WNOHANG)
+
+
+class _Threads(list):
+    """The live non-daemon request threads of a server, joinable by ``server_close()``.
+
+    A list (third-party code takes its ``len`` and iterates it). Threads leave it
+    themselves when their request is done; ``append`` also drops dead threads, for
+    threads started by code that bypasses ``ThreadingMixIn.process_request``.
+    """
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        # Worker threads remove themselves while the serving thread appends.
+        self._lock = threading.Lock()
+
+    def append(self, thread):
+        """Track ``thread`` unless it is a daemon thread."""
+        with self._lock:
+            self[:] = [t for t in self if t.is_alive()]
+            if not thread.daemon:
+                super().append(thread)
+
+    def pop_all(self):
+        """Empty the list and return what it held."""
+        with self._lock:
+            taken = self[:]
+            del self[:]
+        return taken
+
+    def join(self):
+        """Wait for every tracked thread to finish."""
+        for thread in self.pop_all():
+            thread.join()
+
+    def reap(self):
+        """Drop threads that have finished."""
+        with self._lock:
+            self[:] = [t for t in self if t.is_alive()]
+
+    def discard(self, thread):
+        """Stop tracking ``thread`` if it is tracked."""
+        with self._lock:
+            for index, tracked in enumerate(self):
+                if tracked is thread:
+                    del self[index]
+                    break
+
+
+class _NoThreads:
+    """Stand-in for ``_Threads`` when nothing has to be joined on close."""
+
+    def append(self, thread):
+        """Ignore the thread."""
+
+    def join(self):
+        """Nothing to wait for."""
+
+
+class _RequestThread(threading.Thread):
+    """A request thread that leaves its server's ``_threads`` when its work is done.
+
+    Created with the same target and arguments as the stdlib's thread, so its name
+    ("Thread-N (process_request_thread)") and exception reporting are unchanged.
+    """
+
+    _registry = None
+
+    def run(self):
+        """Run the target, then untrack this thread."""
+        try:
+            super().run()
+        finally:
+            registry = self._registry
+            if registry is not None:
+                registry.discard(self)
+
+
+class ThreadingMixIn:
+    """Mix-in handling each request in a new thread.
+
+    Put it first in the bases: ``class S(ThreadingMixIn, TCPServer)``.
+
+    Class attributes: ``daemon_threads`` (False), ``block_on_close`` (True: non-daemon
+    request threads are tracked in ``_threads`` while they run and ``server_close()``
+    joins them).
+
+    Resource handling: the thread calls ``shutdown_request()`` when the handler is done.
+    Error handling: ``Exception`` from the handler goes to ``handle_error()`` in the
+    thread; other exceptions reach ``threading.excepthook``. If the thread cannot be
+    started, the error goes to ``handle_error()`` via the serving loop.
+    """
+
+    daemon_threads = False
+    block_on_close = True
+    # Replaced by a per-instance _Threads on the first request when block_on_close is
+    # true; kept as a class default because code reads server._threads before that.
+    _threads = _NoThreads()
+
+    def process_request_thread(self, request, client_address):
+        """Like ``BaseServer.process_request``, run in the new thread, reporting errors."""
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+
+    def process_request(self, request, client_address):
+        """Start a thread that handles the request."""
+        if self.block_on_close:
+            threads = vars(self).get("_threads")
+            if threads is None:
+                threads = self._threads = _Threads()
+        else:
+            threads = self._threads
+        thread = _RequestThread(target=self.process_request_thread, args=(request, client_address))
+        thread.daemon = self.daemon_threads
+        if not thread.daemon and isinstance(threads, _Threads):
+            thread._registry = threads
+        threads.append(thread)
+        try:
+            thread.start()
+        except BaseException:
+            # A thread that never ran must not be joined by server_close().
+            if thread._registry is not None:
+                thread._registry.discard(thread)
+            raise
+
+    def server_close(self):
+        """Close the server, then wait for the tracked request threads."""
+        super().server_close()
+        self._threads.join()
+
+
+if _HAVE_FORK:
+
+    class ForkingUDPServer(ForkingMixIn, UDPServer):
+        """UDP server handling each datagram in a forked child."""
+
+    class ForkingTCPServer(ForkingMixIn, TCPServer):
+        """TCP server handling each connection in a forked child."""
+
+
+class ThreadingUDPServer(ThreadingMixIn, UDPServer):
+    """UDP server handling each datagram in a new thread."""
+
+
+class ThreadingTCPServer(ThreadingMixIn, TCPServer):
+    """TCP server handling each connection in a new thread."""
+
+
+if _HAVE_UNIX:
+
+    class UnixStreamServer(TCPServer):
+        """Stream server on a Unix domain socket (the path is not unlinked on close)."""
+
+        address_family = socket.AF_UNIX
+
+    class UnixDatagramServer(UDPServer):
+        """Datagram server on a Unix domain socket."""
+
+        address_family = socket.AF_UNIX
+
+    class ThreadingUnixStreamServer(ThreadingMixIn, UnixStreamServer):
+        """Unix stream server handling each connection in a new thread."""
+
+    class ThreadingUnixDatagramServer(ThreadingMixIn, UnixDatagramServer):
+        """Unix datagram server handling each datagram in a new thread."""
+
+    if _HAVE_FORK:
+
+        class ForkingUnixStreamServer(ForkingMixIn, UnixStreamServer):
+            """Unix stream server handling each connection in a forked child (3.12)."""
+
+        class ForkingUnixDatagramServer(ForkingMixIn, UnixDatagramServer):
+            """Unix datagram server handling each datagram in a forked child (3.12)."""
+
+
+class BaseRequestHandler:
+    """Base class for request handlers; one instance handles one request.
+
+    The constructor stores ``request``, ``client_address`` and ``server`` as attributes,
+    then calls ``setup()``, ``handle()`` and, even if ``handle()`` raised, ``finish()``.
+    Subclasses implement ``handle()``, and may keep any per-request state on ``self``.
+    """
+
+    def __init__(self, request, client_address, server):
+        """Handle the request completely (setup, handle, finish)."""
+        self.request = request
+        self.client_address = client_address
+        self.server = server
+        self.setup()
+        try:
+            self.handle()
+        finally:
+            self.finish()
+
+    def setup(self):
+        """Prepare for ``handle()``; does nothing here."""
+
+    def handle(self):
+        """Serve the request; does nothing here."""
+
+    def finish(self):
+        """Clean up after ``handle()``; does nothing here."""
+
+
+class StreamRequestHandler(BaseRequestHandler):
+    """Request handler for stream sockets, with file objects ``rfile`` and ``wfile``.
+
+    Class attributes: ``rbufsize`` (-1: buffered reads, to avoid a system call per
+    byte), ``wbufsize`` (0: every write is sent at once with ``sendall``), ``timeout``
+    (applied to the connection when not None), ``disable_nagle_algorithm`` (sets
+    TCP_NODELAY; useful with a buffered ``wfile``). ``connection`` is the socket.
+    """
+
+    rbufsize = -1
+    wbufsize = 0
+    timeout = None
+    disable_nagle_algorithm = False
+
+    def setup(self):
+        """Configure the connection and create ``rfile`` and ``wfile``."""
+        self.connection = connection = self.request
+        if self.timeout is not None:
+            connection.settimeout(self.timeout)
+        if self.disable_nagle_algorithm:
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
+        self.rfile = connection.makefile("rb", self.rbufsize)
+        if self.wbufsize == 0:
+            self.wfile = _SocketWriter(connection)
+        else:
+            self.wfile = connection.makefile("wb", self.wbufsize)
+
+    def finish(self):
+        """Flush ``wfile`` (ignoring socket errors) and close both files."""
+        if not self.wfile.closed:
+            try:
+                self.wfile.flush()
+            except OSError:
+                # The peer may be gone (e.g. ECONNABORTED); the reply is lost anyway.
+                pass
+        self.wfile.close()
+        self.rfile.close()
+
+
+class _SocketWriter(BufferedIOBase):
+    """Unbuffered writable file over a socket: each ``write`` is one ``sendall``.
+
+    Nothing is ever held back, so ``flush()`` has nothing to do.
+    """
+
+    def __init__(self, sock):
+        self._sock = sock
+
+    def writable(self):
+        """Always True."""
+        return True
+
+    def write(self, b):
+        """Send all of ``b``; return its length in bytes."""
+        self._sock.sendall(b)
+        with memoryview(b) as view:
+            return view.nbytes
+
+    def fileno(self):
+        """The socket's file descriptor."""
+        return self._sock.fileno()
+
+
+class DatagramRequestHandler(BaseRequestHandler):
+    """Request handler for datagrams: ``rfile`` holds the packet, ``wfile`` the reply.
+
+    ``finish()`` always sends ``wfile``'s content back to the client, even when it is
+    empty (a zero-length datagram), as the stdlib does.
+    """
+
+    def setup(self):
+        """Unpack the request into ``packet``/``socket`` and create the files."""
+        self.packet, self.socket = self.request
+        self.rfile = BytesIO(self.packet)
+        self.wfile = BytesIO()
+
+    def finish(self):
+        """Send the reply datagram to the client."""
+        self.socket.sendto(self.wfile.getvalue(), self.client_address)
+
+
+def _present_as_socketserver():
+    """Give this module's classes the stdlib's ``__module__``.
+
+    The module is a drop-in for ``socketserver`` and is installed under that name, so its
+    classes report the same ``__module__`` (and repr) as the stdlib's. CPython's own
+    ``test_all`` finds the public names through it.
+    """
+    for value in list(globals().values()):
+        if isinstance(value, type) and value.__module__ == __name__:
+            value.__module__ = "socketserver"
+
+
+_present_as_socketserver()
