@@ -1,0 +1,134 @@
+"""The command line end to end: real server processes, real sockets."""
+
+import json
+import os
+import socketserver
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# Server processes inherit the harness's environment: this marks the ones our runs started,
+# so that other harness runs on the machine are not counted.
+TOKEN = f"test-cli-{os.getpid()}"
+
+
+def harness(*args, cwd=ROOT, timeout=240):
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "HARNESS_TEST_TOKEN": TOKEN},
+    )
+
+
+def agents_running():
+    """Processes started by this module's harness runs that are still there."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("HARNESS_TEST_TOKEN") == TOKEN:
+                found.append(proc.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            pass
+    return found
+
+
+def test_list_shows_the_catalog_as_text_and_json():
+    text = harness("list", "--select", "socketserver/smoke/*")
+    assert text.returncode == 0, text.stderr
+    assert "socketserver/smoke/tcp_echo" in text.stdout
+    rows = json.loads(harness("list", "--json", "--select", "socketserver/smoke/*").stdout)
+    assert {r["id"] for r in rows} >= {"socketserver/smoke/tcp_echo", "socketserver/smoke/udp_echo"}
+    assert all(r["description"] for r in rows)
+
+
+def test_run_stdlib_against_itself_is_all_same(tmp_path):
+    result = harness(
+        "run",
+        "--select",
+        "socketserver/smoke/*",
+        "--target",
+        "name=again",
+        "--report-dir",
+        str(tmp_path),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["schema"] == 1
+    assert [t["role"] for t in report["targets"]] == ["target", "baseline"]
+    assert report["results"] and {r["verdict"] for r in report["results"]} == {"same"}
+    assert (tmp_path / "report.md").exists()
+    assert not agents_running()
+
+
+def broken_copy(tmp_path, old, new):
+    source = Path(socketserver.__file__).read_text()
+    assert old in source
+    path = tmp_path / "broken_socketserver.py"
+    path.write_text(source.replace(old, new, 1))
+    return path
+
+
+def test_run_flags_a_broken_target_with_a_diff_saying_what_went_wrong(tmp_path):
+    broken = broken_copy(
+        tmp_path,
+        "self.socket.sendto(self.wfile.getvalue(), self.client_address)",
+        "pass",
+    )
+    result = harness(
+        "run",
+        "--select",
+        "socketserver/smoke/udp_echo",
+        "--target",
+        f"name=broken,socketserver={broken}",
+        "--report-dir",
+        str(tmp_path / "r"),
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    (row,) = report["results"]
+    assert row["verdict"] == "differs"
+    assert row["differing_keys"] == ["facts.reply"]
+    assert "\n-ping\n+null" in row["diff"]
+    assert "--target 'name=broken,socketserver=" in row["reproducer"]
+    assert "facts.reply" in result.stdout
+    assert not agents_running()
+
+
+def test_a_target_that_does_not_import_differs_and_says_why(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("raise ImportError('deliberately broken')\n")
+    result = harness(
+        "run",
+        "--select",
+        "socketserver/smoke/tcp_echo",
+        "--target",
+        f"name=bad,socketserver={bad}",
+        "--report-dir",
+        str(tmp_path),
+    )
+    assert result.returncode == 1
+    assert "ImportError: deliberately broken" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--target", "nonsense"],
+        ["run", "--select", "no/such/*"],
+        ["run", "--jobs", "0"],
+        ["run", "--target", "name=stdlib"],
+        ["frobnicate"],
+    ],
+)
+def test_bad_usage_exits_2_with_a_message_and_no_traceback(args):
+    result = harness(*args)
+    assert result.returncode == 2
+    assert "error:" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,35 @@
+"""Observation diffs and known-difference matching."""
+
+from harness.compare import differing_keys, explain, flatten, readable_diff
+from harness.scenario import Known
+
+
+def test_flatten_descends_into_facts_only():
+    obs = {"facts": {"a": {"x": 1}, "b": 2}, "events": {"e": 1}, "stderr": ""}
+    assert flatten(obs) == {"facts.a": {"x": 1}, "facts.b": 2, "events": {"e": 1}, "stderr": ""}
+
+
+def test_differing_keys_includes_keys_on_one_side_only():
+    base = {"facts": {"a": 1, "b": 2}, "stderr": ""}
+    got = {"facts": {"a": 1, "c": 3}, "stderr": "x"}
+    assert differing_keys(base, got) == ["facts.b", "facts.c", "stderr"]
+    assert differing_keys(base, base) == []
+
+
+def test_readable_diff_names_key_and_both_sides():
+    diff = readable_diff(
+        {"facts": {"reply": "hello"}}, {"facts": {"reply": "help"}}, ("stdlib", "mine")
+    )
+    assert "--- stdlib: facts.reply" in diff
+    assert "+++ mine: facts.reply" in diff
+    assert "-hello" in diff and "+help" in diff
+
+
+def test_explain_needs_every_key_covered_for_the_right_target_and_version():
+    known = [
+        Known(("facts.zombies*",), "reaps at once", issue="S17", applies=lambda v: v < (3, 99))
+    ]
+    assert explain(["facts.zombies_after"], known, "reference", (3, 11, 7)) == known
+    assert explain(["facts.zombies_after", "stderr"], known, "reference", (3, 11, 7)) is None
+    assert explain(["facts.zombies_after"], known, "mine", (3, 11, 7)) is None
+    assert explain(["facts.zombies_after"], known, "reference", (3, 99, 0)) is None

@@ -1,0 +1,77 @@
+"""Normalizers: what varies between runs goes, everything else stays."""
+
+from harness.observation import (
+    event_key,
+    normalize_http,
+    normalize_text,
+    sorted_lines,
+    summarize_events,
+)
+
+HANDLE_ERROR = """----------------------------------------
+Exception occurred during processing of request from ('127.0.0.1', 54321)
+Traceback (most recent call last):
+  File "/usr/lib/python3.11/socketserver.py", line 317, in _handle_request_noblock
+    self.process_request(request, client_address)
+  File "/tmp/x.py", line 3, in handle
+    raise ValueError("boom")
+ValueError: boom
+----------------------------------------
+"""
+
+
+def test_normalize_text_removes_ports_and_frames_but_keeps_the_exception():
+    text = normalize_text(HANDLE_ERROR)
+    assert "54321" not in text
+    assert "('127.0.0.1', PORT)" in text
+    assert "socketserver.py" not in text
+    assert "ValueError: boom" in text
+    assert text.count("-" * 40) == 2
+
+
+def test_normalize_text_keeps_a_different_exception_different():
+    other = HANDLE_ERROR.replace("ValueError: boom", "KeyError: 'boom'")
+    assert normalize_text(other) != normalize_text(HANDLE_ERROR)
+
+
+def test_normalize_text_replacements_and_log_times():
+    text = normalize_text(
+        '/tmp/ssh-abc/sock 127.0.0.1 - - [23/Nov/2026 05:55:02] "GET /"',
+        [("/tmp/ssh-abc", "<tmp>")],
+    )
+    assert text == '<tmp>/sock 127.0.0.1 - - [<time>] "GET /"'
+
+
+def test_normalize_http_only_replaces_well_formed_values():
+    reply = (
+        "HTTP/1.0 200 OK\r\nServer: SimpleHTTP/0.6 Python/3.11.7\r\n"
+        "Date: Mon, 23 Nov 2026 05:51:27 GMT\r\nX: 1\r\n\r\n"
+    )
+    normal = normalize_http(reply)
+    assert "Date: <http-date>\r\n" in normal
+    assert "Server: SimpleHTTP<version> <python>\r\n" in normal
+    broken = reply.replace("Mon, 23 Nov", "Mon 23 Nov")
+    assert "Mon 23 Nov 2026" in normalize_http(broken)
+
+
+def test_summarize_events_counts_and_sequence():
+    events = [
+        {"ev": "ready", "ctx": "main"},
+        {"ev": "handle", "ctx": "thread", "client": "ip:127.0.0.1", "t": 1.0},
+        {"ev": "handle", "ctx": "thread", "client": "ip:127.0.0.1", "t": 2.0},
+        {"ev": "handle_error", "ctx": "thread", "type": "ValueError", "message": "x"},
+    ]
+    counts = summarize_events(events, "counts")
+    assert counts == {
+        "handle[thread] client=ip:127.0.0.1": 2,
+        "handle_error[thread] ValueError: x": 1,
+    }
+    assert summarize_events(events, "sequence")[0] == "handle[thread] client=ip:127.0.0.1"
+    assert summarize_events(events, "none") is None
+
+
+def test_event_key_and_sorted_lines():
+    assert event_key({"ev": "verify_request:returned", "ctx": "serve", "value": False}) == (
+        "verify_request:returned[serve] value=False"
+    )
+    assert sorted_lines("b\n\na\n") == ["a", "b"]
