@@ -9,6 +9,7 @@ included.
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import time
 import traceback
@@ -90,12 +91,14 @@ async def observe(scenario: Scenario, target: Target) -> Observed:
                         try:
                             await scenario.function(run)
                         except AgentGone as exc:
-                            status = "completed"
-                            facts = dict(run.facts)
-                            facts["<server process>"] = f"gone: {exc}"
+                            run.facts["<server process>"] = f"gone: {exc}"
+                        except (OSError, trio.TooSlowError, trio.BrokenResourceError) as exc:
+                            # A client operation failed: that is what the target did
+                            # (refused, reset, timed out), so it is an observation.
+                            run.facts["<client raised>"] = _client_error(exc)
                     if scope.cancelled_caught:
                         status = "hang"
-                    facts = facts or run.facts
+                    facts = run.facts
                     violations = run.violations
             except HarnessError as exc:
                 status, error = "error", f"{type(exc).__name__}: {exc}"
@@ -109,7 +112,7 @@ async def observe(scenario: Scenario, target: Target) -> Observed:
         observation: dict[str, Any] = {}
         if construct is not None:
             observation["construct"] = construct
-        observation["facts"] = facts
+        observation["facts"] = _replace_in(facts, replacements)
         observation["events"] = summarize_events(agent.events, scenario.events, replacements)
         observation["stdout"] = _normalize_output(
             agent.read_stdout(), scenario.stdout, replacements
@@ -124,6 +127,20 @@ async def observe(scenario: Scenario, target: Target) -> Observed:
     return Observed(
         observation, list(violations), status, time.monotonic() - started, python, error
     )
+
+
+def _client_error(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return f"{type(exc).__name__} (errno {exc.errno})"
+    return type(exc).__name__
+
+
+def _replace_in(value: Any, replacements: list[tuple[str, str]]) -> Any:
+    """Apply literal replacements to every string inside a JSON-like value."""
+    text = json.dumps(value)
+    for old, new in replacements:
+        text = text.replace(json.dumps(old)[1:-1], json.dumps(new)[1:-1])
+    return json.loads(text)
 
 
 @dataclasses.dataclass
