@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Optional
 
 from harness.substitution import SUBSTITUTABLE, install_module
 
@@ -224,7 +224,8 @@ class Agent:
         self.tmpdir = tmpdir
         self.server: Any = None
         self.namespace: Dict[str, Any] = {"emit": emit, "tmpdir": tmpdir}
-        self.threads: List[threading.Thread] = []
+        self.threads: Dict[Any, threading.Thread] = {}
+        self.finished: set = set()
 
     def start(self) -> bool:
         """Build the server and report ``ready`` (or ``construct:raised``)."""
@@ -254,6 +255,8 @@ class Agent:
             target: Callable[[], Any] = self._call_target(command)
         elif op == "exec":
             target = self._exec_target(command)
+        elif op == "quiesce":
+            target = self._quiesce
         else:
             emit("command:error", id=cid, message="unknown op %r" % (op,))
             return
@@ -261,7 +264,7 @@ class Agent:
             thread = threading.Thread(
                 target=self._finish, args=(cid, target), name="harness-%s" % (cid,), daemon=True
             )
-            self.threads.append(thread)
+            self.threads[cid] = thread
             thread.start()
             emit("command:started", id=cid)
         else:
@@ -288,9 +291,24 @@ class Agent:
         try:
             value = target()
         except BaseException as exc:  # SystemExit from serve_forever is an observation
+            self.finished.add(cid)
             emit("command:raised", id=cid, **_exc_fields(exc))
             return
+        self.finished.add(cid)
         emit("command:returned", id=cid, value=_describe(value))
+
+    def _quiesce(self) -> int:
+        """Join the command threads whose command has finished; how many still run.
+
+        A thread that has reported its result still exists for a moment; joining it first
+        keeps the harness's own threads out of the thread counts a scenario samples.
+        """
+        for cid, thread in list(self.threads.items()):
+            if cid in self.finished:
+                thread.join(1.0)
+            if not thread.is_alive():
+                del self.threads[cid]
+        return len(self.threads)
 
 
 def _short_traceback(exc: BaseException) -> str:

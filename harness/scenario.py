@@ -345,10 +345,23 @@ class Run:
     # -- watching --
 
     async def sample(self) -> dict[str, int]:
-        """Threads, fds, children and zombies now; threads and fds relative to ``ready``."""
-        now = self.agent.sample()
+        """Threads, fds, children and zombies now; threads and fds relative to ``ready``.
+
+        The harness's own finished command threads are joined first, and the thread and
+        fd counts are the least of three quick readings, so that a thread or fd that is
+        just going away is not counted while one that stays always is.
+        """
         if self._base_sample is None:
             raise ScenarioError("sample() before the run started")
+        if self.agent.alive():
+            await self.outcome(self.agent.command("quiesce"), timeout=5.0)
+        readings = []
+        for _ in range(3):
+            readings.append(self.agent.sample())
+            await trio.sleep(0.003)
+        now = dict(readings[-1])
+        now["threads"] = min(r["threads"] for r in readings)
+        now["fds"] = min(r["fds"] for r in readings)
         return {
             "alive": now["alive"],
             "threads": now["threads"] - self._base_sample["threads"],
