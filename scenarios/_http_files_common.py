@@ -1,0 +1,278 @@
+"""What the SimpleHTTPRequestHandler catalog modules share (``http/<family>/<name>``).
+
+- Trees: a scenario builds the directory the server serves, ``run.workdir / "www"``, from
+  the harness side before it sends anything, from a list of entries (files, directories,
+  symlinks, modes), with every mtime pinned to ``MTIME`` so that ``Last-Modified`` and
+  ``If-Modified-Since`` behave the same on every run.
+- Rows: most scenarios are rows of a table (id, requests, tree, description) sharing one
+  body, ``serve_rows``: build the tree, ``serve_forever``, send each request on a new
+  connection with ``exchange`` and record each reply.
+- Known differences: the deliberate deviations of the reference ``http.server``, with the
+  CPython versions that carry each fix, taken from ``implementation.deviations`` when it
+  has them (one place for versions), else from the table below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.scenario import Known, Run, ServerSpec, scenario
+from scenarios._http_common import exchange
+
+HANDLERS = "scenarios.handlers.http_files"
+
+#: Every file, directory and symlink of a tree gets this mtime: Tue, 14 Nov 2023 22:13:20 GMT.
+MTIME = 1_700_000_000
+MTIME_HTTP = "Tue, 14 Nov 2023 22:13:20 GMT"
+
+# --- trees ------------------------------------------------------------------------------
+
+Name = str | bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class File:
+    """A regular file with ``content``; ``mode`` applied after everything is built."""
+
+    path: Name
+    content: bytes = b""
+    mode: int | None = None
+    mtime: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Dir:
+    """A directory; ``mode`` applied after everything is built (``0`` = no permission)."""
+
+    path: Name
+    mode: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Link:
+    """A symlink at ``path`` pointing at ``target`` (relative to the link's directory)."""
+
+    path: Name
+    target: Name
+
+
+Entry = File | Dir | Link
+
+
+def _fs(name: Name) -> bytes:
+    return os.fsencode(name)
+
+
+def build_tree(root: Path, entries: Iterable[Entry]) -> None:
+    """Create ``entries`` under ``root`` (paths may climb out with ``../``), pin mtimes.
+
+    Parents are created as needed; modes are applied last so a chmod-000 directory can
+    still be filled first.
+    """
+    base = _fs(root)
+    os.makedirs(base, exist_ok=True)
+    made: list[tuple[bytes, bool]] = [(base, False)]
+    modes: list[tuple[bytes, int]] = []
+    for entry in entries:
+        path = os.path.normpath(os.path.join(base, _fs(entry.path)))
+        parent = os.path.dirname(path)
+        if not os.path.isdir(parent):
+            os.makedirs(parent)
+            made.append((parent, False))
+        if isinstance(entry, File):
+            with open(path, "wb") as out:
+                out.write(entry.content)
+            made.append((path, False))
+        elif isinstance(entry, Dir):
+            os.makedirs(path, exist_ok=True)
+            made.append((path, False))
+        else:
+            os.symlink(_fs(entry.target), path)
+            made.append((path, True))
+        if getattr(entry, "mode", None) is not None:
+            modes.append((path, entry.mode))
+    for path, is_link in made:
+        os.utime(path, (MTIME, MTIME), follow_symlinks=not is_link)
+    for entry in entries:
+        if isinstance(entry, File) and entry.mtime is not None:
+            path = os.path.normpath(os.path.join(base, _fs(entry.path)))
+            os.utime(path, (entry.mtime, entry.mtime))
+    for path, mode in modes:
+        os.chmod(path, mode)
+
+
+#: The tree most rows use: files, nested directories, a directory outside the served root
+#: (for traversal attempts to aim at) and symlinks into it, plus a dangling one.
+STANDARD: tuple[Entry, ...] = (
+    File("a.txt", b"hello a\n"),
+    File("b.html", b"<p>b</p>\n"),
+    File("sub/b.txt", b"in sub\n"),
+    File("sub/deeper/c.txt", b"deeper c\n"),
+    Dir("empty"),
+    File("\u00e9.txt", b"e acute\n"),
+    File("../outside/secret.txt", b"SECRET outside the served root\n"),
+    File("../secret.txt", b"SECRET in the work directory\n"),
+    Link("out", "../outside"),
+    Link("out.txt", "../outside/secret.txt"),
+    Link("dangling", "nowhere"),
+)
+
+
+# --- requests ---------------------------------------------------------------------------
+
+
+def get(path: str | bytes, *headers: str, method: str = "GET", version: str = "HTTP/1.0") -> bytes:
+    """A request with a request line ``METHOD PATH VERSION`` and the given header lines."""
+    target = path if isinstance(path, bytes) else path.encode("latin-1")
+    head = method.encode() + b" " + target + b" " + version.encode() + b"\r\n"
+    return head + b"".join(h.encode("latin-1") + b"\r\n" for h in headers) + b"\r\n"
+
+
+class Site:
+    """A running file server: the tree is built, ``serve_forever`` runs in a thread.
+
+    Requests go one after the other, each on a new connection; after each reply the site
+    waits until the server has closed that request, so logs and hook events are complete
+    and in order before the next one.
+    """
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.closed = 0
+
+    async def fetch(self, request: bytes, **options: Any) -> dict[str, Any]:
+        """Send ``request`` on a new connection (``exchange``); the reply record."""
+        record = await exchange(self.run, request, **options)
+        self.closed += 1
+        done = await self.run.wait_event("close_request", self.closed, timeout=5.0)
+        self.run.expect(done, f"the server closes request {self.closed} within 5 s")
+        return record
+
+
+async def open_site(run: Run, tree: Iterable[Entry]) -> Site:
+    """Build ``tree`` under ``run.workdir / "www"`` and start ``serve_forever``."""
+    build_tree(run.workdir / "www", tree)
+    run.serve_forever(0.05)
+    return Site(run)
+
+
+# --- tables -----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One scenario of a table: requests sent in order, each on its own connection.
+
+    ``requests`` are raw bytes (use ``get``); ``options`` go to ``exchange`` (``idle=``
+    for keep-alive replies). The description is ``doc``.
+    """
+
+    name: str
+    requests: bytes | Sequence[bytes]
+    doc: str
+    tree: Sequence[Entry] = STANDARD
+    handler: str = "Files"
+    handler_attrs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    known: Sequence[Known] = ()
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    check: Callable[[Run, list[dict[str, Any]]], None] | None = None
+
+
+def files_server(handler: str = "Files", **handler_attrs: Any) -> ServerSpec:
+    """``http.server:HTTPServer`` with a handler from ``scenarios.handlers.http_files``."""
+    return ServerSpec(
+        "http.server:HTTPServer", handler=f"{HANDLERS}:{handler}", handler_attrs=handler_attrs
+    )
+
+
+def register_rows(family: str, rows: Iterable[Row], **options: Any) -> None:
+    """Register each row as ``http/<family>/<row.name>`` with the shared body."""
+    for row in rows:
+        scenario(
+            f"http/{family}/{row.name}",
+            server=files_server(row.handler, **row.handler_attrs),
+            description=row.doc,
+            known=row.known,
+            **options,
+        )(_row_body(row))
+
+
+def _row_body(row: Row) -> Callable[[Run], Any]:
+    requests = [row.requests] if isinstance(row.requests, bytes) else list(row.requests)
+
+    async def body(run: Run) -> None:
+        site = await open_site(run, row.tree)
+        replies = []
+        for index, request in enumerate(requests):
+            record = await site.fetch(request, **row.options)
+            replies.append(record)
+            run.record("reply" if len(requests) == 1 else f"reply {index + 1}", record)
+        if row.check is not None:
+            row.check(run, replies)
+
+    return body
+
+
+def status_of(record: dict[str, Any]) -> str:
+    """The status line of a recorded reply ('' when there is none)."""
+    reply = record.get("reply")
+    if not isinstance(reply, str):
+        reply = (record.get("data") or {}).get("head", "") if isinstance(record, dict) else ""
+    return reply.split("\r\n", 1)[0] if reply.startswith("HTTP/") else ""
+
+
+# --- the reference's deliberate deviations ----------------------------------------------
+
+#: issue -> (what the reference does, the first releases carrying the fix per minor
+#: version). A running version below the fix of its minor (or of a minor without the
+#: fix) behaves the old way, which the reference does not reproduce.
+FIXED_IN: dict[str, tuple[str, tuple[tuple[int, ...], ...]]] = {
+    "gh-134098": (
+        "the reference checks a trailing '/' after unquoting: /dir%2f is not redirected "
+        "and /file%2f is not a file",
+        ((3, 13, 4), (3, 14, 0)),
+    ),
+    "gh-133889": (
+        "the reference's listing title shows the path only, not the query or fragment",
+        ((3, 13, 4), (3, 14, 0)),
+    ),
+}
+
+
+def _fixed_versions(issue: str) -> tuple[tuple[int, ...], ...]:
+    """Releases that carry the fix for ``issue``: implementation.deviations, or FIXED_IN."""
+    try:
+        from implementation import deviations  # type: ignore[attr-defined]
+    except ImportError:
+        return FIXED_IN[issue][1]
+    for item in getattr(deviations, "DEVIATIONS", ()):
+        data = item if isinstance(item, dict) else getattr(item, "__dict__", {})
+        if issue in (data.get("issue"), data.get("id"), getattr(item, "issue", None)):
+            fixed = data.get("fixed_in") or getattr(item, "fixed_in", None)
+            if fixed:
+                return tuple(tuple(v) for v in fixed)
+    return FIXED_IN[issue][1]
+
+
+def unfixed(issue: str) -> Callable[[tuple[int, ...]], bool]:
+    """``applies`` for a Known: the running version predates the fix of ``issue``."""
+    fixed = _fixed_versions(issue)
+
+    def applies(version: tuple[int, ...]) -> bool:
+        version = tuple(version[:3])
+        same_minor = [f for f in fixed if f[:2] == version[:2]]
+        if same_minor:
+            return version < same_minor[0]
+        later = [f for f in fixed if f[:2] < version[:2]]
+        return not later
+
+    return applies
+
+
+def deviation(issue: str, keys: tuple[str, ...] = ("facts.*", "stderr")) -> Known:
+    """The Known for the reference's fix of ``issue`` on versions that predate it."""
+    return Known(keys, FIXED_IN[issue][0], issue=issue, applies=unfixed(issue))
