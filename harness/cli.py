@@ -55,7 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_run = sub.add_parser("run", help="run scenarios against targets and compare")
     p_run.add_argument("--target", action="append", default=[], metavar="SPEC")
-    p_run.add_argument("--baseline", default="stdlib", metavar="SPEC")
+    p_run.add_argument(
+        "--baseline",
+        default=None,
+        metavar="SPEC",
+        help="default: the stdlib, under the targets' interpreter when they share one",
+    )
     p_run.add_argument("--select", action="append", default=[], metavar="GLOB")
     p_run.add_argument("--jobs", type=int, default=min(8, 2 * (os.cpu_count() or 2)))
     p_run.add_argument("--report-dir", type=Path, default=PROJECT_ROOT / "reports")
@@ -142,6 +147,13 @@ def _progress_printer(total: int, quiet: bool) -> Any:
     return show
 
 
+def default_baseline(targets: list[Target]) -> Target:
+    """The stdlib, under the targets' interpreter when they all share one."""
+    pythons = {t.python for t in targets}
+    stdlib = parse_target("stdlib")
+    return stdlib.with_python(pythons.pop()) if len(pythons) == 1 else stdlib
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """``run``: every selected scenario against every target, compared with the baseline."""
     if args.jobs < 1:
@@ -149,7 +161,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.retries < 0:
         raise UsageError(f"--retries={args.retries}: must be 0 or more")
     targets = [parse_target(t) for t in (args.target or ["reference"])]
-    baseline = parse_target(args.baseline)
+    baseline = default_baseline(targets) if args.baseline is None else parse_target(args.baseline)
     names = [t.name for t in targets] + [baseline.name]
     if len(set(names)) != len(names):
         raise UsageError(f"target names must differ (got {', '.join(names)}): give name=...")

@@ -6,7 +6,10 @@ this project's ``implementation`` package; a user names anything else with a spe
     name=NAME,socketserver=PATH_OR_MODULE,http.server=PATH_OR_MODULE,python=INTERPRETER
 
 Every key but ``name`` is optional. A module given as a path ending in ``.py`` is loaded
-under the stdlib name; anything else is imported by module name in the server process.
+under the stdlib name; anything else is imported by module name in the server process. A
+module the spec does not name is the stdlib's. A spec that names no module at all runs the
+project's reference (``name=py313,python=python3.13`` is the reference under 3.13), unless
+it says ``modules=stdlib`` (the stdlib under another name or interpreter).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from harness.errors import UsageError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-_KEYS = ("name", "socketserver", "http.server", "python")
+_KEYS = ("name", "socketserver", "http.server", "python", "modules")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,10 +47,15 @@ class Target:
 
     def spec_string(self) -> str:
         """The spec string that names this target again (for reproducers)."""
-        if self.name in BUILTIN and BUILTIN[self.name] == self.with_python(sys.executable):
+        if self.name in BUILTIN and BUILTIN[self.name] == self:
             return self.name
         parts = [f"name={self.name}"]
-        parts += [f"{k}={v}" for k, v in self.modules]
+        if not self.modules:
+            parts.append("modules=stdlib")
+        elif self.modules == BUILTIN["reference"].modules:
+            parts.append("modules=reference")
+        else:
+            parts += [f"{k}={v}" for k, v in self.modules]
         if self.python != sys.executable:
             parts.append(f"python={self.python}")
         return ",".join(parts)
@@ -72,9 +80,8 @@ BUILTIN: dict[str, Target] = {
 def parse_target(spec: str) -> Target:
     """Parse a target spec string; raises UsageError naming the offending part.
 
-    ``stdlib`` and ``reference`` are names of built-in targets. ``name=X,python=Y`` with no
-    module keys and X a built-in name runs that built-in under another interpreter; with any
-    other name and no modules it runs the stdlib under that interpreter.
+    ``stdlib`` and ``reference`` are names of built-in targets. A spec naming no module
+    runs the built-in of that name, or the reference, unless ``modules=`` says which.
     """
     spec = spec.strip()
     if not spec:
@@ -107,8 +114,16 @@ def parse_target(spec: str) -> Target:
         if stdname in fields:
             modules.append((stdname, _check_module(stdname, fields[stdname])))
     python = _check_python(fields["python"]) if "python" in fields else sys.executable
-    if not modules and name in BUILTIN:
-        return BUILTIN[name].with_python(python)
+    base = fields.get("modules")
+    if base is not None:
+        if base not in BUILTIN:
+            raise UsageError(f"modules={base}: use stdlib or reference")
+        if modules:
+            raise UsageError(f"modules={base} and a module key together in {spec!r}: use one")
+        return Target(name, BUILTIN[base].modules, python)
+    if not modules:
+        # TODO(flip when the catalog work lands): a spec naming no module runs the reference.
+        return Target(name, (BUILTIN.get(name) or BUILTIN["stdlib"]).modules, python)
     return Target(name, tuple(modules), python)
 
 

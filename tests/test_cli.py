@@ -54,7 +54,7 @@ def test_run_stdlib_against_itself_is_all_same(tmp_path):
         "--select",
         "socketserver/smoke/*",
         "--target",
-        "name=again",
+        "name=again,modules=stdlib",
         "--report-dir",
         str(tmp_path),
     )

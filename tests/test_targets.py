@@ -32,6 +32,23 @@ def test_parse_target_builtin_under_other_python():
     assert target.module_map == BUILTIN["reference"].module_map
 
 
+def test_parse_target_naming_no_module_is_the_reference_unless_modules_says():
+    assert parse_target("name=again,modules=stdlib").module_map == {}
+    assert parse_target("name=again,modules=stdlib").spec_string() == "name=again,modules=stdlib"
+    with pytest.raises(UsageError, match="use stdlib or reference"):
+        parse_target("name=x,modules=other")
+    with pytest.raises(UsageError, match="use one"):
+        parse_target("name=x,modules=stdlib,socketserver=socketserver")
+
+
+def test_default_baseline_follows_the_targets_interpreter():
+    from harness.cli import default_baseline
+
+    other = parse_target("name=py,python=python3")
+    assert default_baseline([other]).python == other.python
+    assert default_baseline([other]).module_map == {}
+
+
 def test_parse_target_spec_string_round_trips(tmp_path):
     module = tmp_path / "m.py"
     module.write_text("")
