@@ -1,0 +1,104 @@
+"""What the threading, forking, shutdown and lifecycle scenario modules share.
+
+The handler ``Command`` (scenarios/handlers/ss_concurrency.py) blocks until its client
+sends a line, so a client holds a request open as long as it likes and releases it by
+sending: the client, not a sleep, decides the order in which handlers finish.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.clients import StreamClient
+from harness.scenario import Run
+
+HANDLERS = "scenarios.handlers.ss_concurrency"
+COMMAND = f"{HANDLERS}:Command"
+DATAGRAM_COMMAND = f"{HANDLERS}:DatagramCommand"
+
+#: How long a scenario waits to see that something does *not* happen (a call stays
+#: pending, a request is not handled). Short: the positive case ends the wait at once.
+NOT_YET = 0.3
+
+#: Python run in the server process: wraps ``os.waitpid`` so that every child reaped by
+#: the server reports its exit code as a ``note`` event ("child reaped, exit code 1").
+WATCH_EXIT_CODES = """
+import os
+if not getattr(os.waitpid, "harness_watching", False):
+    _harness_waitpid = os.waitpid
+    def _watching_waitpid(pid, options, _waitpid=_harness_waitpid):
+        got = _waitpid(pid, options)
+        if got[0]:
+            emit("note", note="child reaped, exit code %d" % os.waitstatus_to_exitcode(got[1]))
+        return got
+    _watching_waitpid.harness_watching = True
+    os.waitpid = _watching_waitpid
+"""
+
+
+def no_processes_left(sample: dict[str, int]) -> bool:
+    """No live child and no zombie."""
+    return sample["children"] == 0 and sample["zombies"] == 0
+
+
+def children_of(sample: dict[str, int]) -> dict[str, int]:
+    """The process part of a sample (children and zombies), for recording."""
+    return {"children": sample["children"], "zombies": sample["zombies"]}
+
+
+async def ask(run: Run, line: bytes, timeout: float = 5.0) -> dict[str, Any]:
+    """One request on a fresh connection: send ``line``, read the reply until EOF."""
+    async with await run.connect() as client:
+        await client.send(line + b"\n")
+        return (await client.recv_until_eof(timeout=timeout)).summary()
+
+
+async def hold(run: Run, handled_before: int) -> StreamClient:
+    """Connect and wait until the server has started handling this connection.
+
+    ``handled_before`` is the number of ``handle`` events seen so far; the handler then
+    blocks in ``readline`` until ``release``. Returns the client (close it yourself).
+    """
+    client = await run.connect()
+    started = await run.wait_event("handle", handled_before + 1, timeout=5.0)
+    run.expect(started, f"request {handled_before + 1} is handled while the others are held")
+    return client
+
+
+async def release(client: StreamClient, word: bytes = b"go", timeout: float = 5.0) -> Any:
+    """Let a held handler finish: send its line, read the reply until EOF, close."""
+    await client.send(word + b"\n")
+    received = await client.recv_until_eof(timeout=timeout)
+    client.close()
+    return received.summary()
+
+
+async def reply_order(run: Run, second_wait: float) -> dict[str, Any]:
+    """Two clients: the first is held open, the second sends at once.
+
+    The second reply is awaited for ``second_wait`` seconds while the first is still held
+    (long for a concurrent server: the wait ends when it comes; short for a serial one:
+    it shows that it does not come); then the first client is released and the rest read.
+    Returns the order in which the replies arrived and the replies.
+    """
+    first = await hold(run, 0)
+    order = []
+    async with await run.connect() as second:
+        await second.send(b"b\n")
+        early = await second.recv_until_eof(timeout=second_wait)
+        data = early.data
+        end = early.end
+        if end == "eof":
+            order.append("b")
+        a_reply = await release(first, b"a")
+        order.append("a")
+        if end != "eof":
+            late = await second.recv_until_eof(timeout=5.0)
+            data += late.data
+            end = late.end
+            order.append("b")
+    return {
+        "order": order,
+        "a": a_reply,
+        "b": {"data": data.decode("latin-1"), "end": end},
+    }
