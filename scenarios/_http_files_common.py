@@ -105,6 +105,10 @@ def build_tree(root: Path, entries: Iterable[Entry]) -> None:
         os.chmod(path, mode)
 
 
+#: Files outside the served root start with this: no reply may contain it unless a row
+#: says so (symlinks out of the root are followed, by design).
+SECRET = "SECRET"
+
 #: The tree most rows use: files, nested directories, a directory outside the served root
 #: (for traversal attempts to aim at) and symlinks into it, plus a dangling one.
 STANDARD: tuple[Entry, ...] = (
@@ -180,6 +184,8 @@ class Row:
     known: Sequence[Known] = ()
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
     check: Callable[[Run, list[dict[str, Any]]], None] | None = None
+    #: whether a reply may carry the bytes of the files outside the root (symlinks to them)
+    reaches_outside: bool = False
 
 
 def files_server(handler: str = "Files", **handler_attrs: Any) -> ServerSpec:
@@ -189,9 +195,16 @@ def files_server(handler: str = "Files", **handler_attrs: Any) -> ServerSpec:
     )
 
 
-def register_rows(family: str, rows: Iterable[Row], **options: Any) -> None:
-    """Register each row as ``http/<family>/<row.name>`` with the shared body."""
+def register_rows(
+    family: str, rows: Iterable[Row], tree: Sequence[Entry] | None = None, **options: Any
+) -> None:
+    """Register each row as ``http/<family>/<row.name>`` with the shared body.
+
+    ``tree`` replaces ``STANDARD`` as the default tree of the family's rows.
+    """
     for row in rows:
+        if tree is not None and row.tree is STANDARD:
+            row = dataclasses.replace(row, tree=tree)
         scenario(
             f"http/{family}/{row.name}",
             server=files_server(row.handler, **row.handler_attrs),
@@ -211,6 +224,11 @@ def _row_body(row: Row) -> Callable[[Run], Any]:
             record = await site.fetch(request, **row.options)
             replies.append(record)
             run.record("reply" if len(requests) == 1 else f"reply {index + 1}", record)
+            if not row.reaches_outside:
+                run.expect(
+                    SECRET not in str(record.get("reply", record)),
+                    f"request {index + 1} does not reach the files outside the served root",
+                )
         if row.check is not None:
             row.check(run, replies)
 
@@ -221,8 +239,23 @@ def status_of(record: dict[str, Any]) -> str:
     """The status line of a recorded reply ('' when there is none)."""
     reply = record.get("reply")
     if not isinstance(reply, str):
-        reply = (record.get("data") or {}).get("head", "") if isinstance(record, dict) else ""
+        data = record.get("data")
+        reply = str(data.get("head", "")) if isinstance(data, dict) else str(data or "")
     return reply.split("\r\n", 1)[0] if reply.startswith("HTTP/") else ""
+
+
+def expect_status(*codes: int) -> Callable[[Run, list[dict[str, Any]]], None]:
+    """A row check: reply N has status ``codes[N]`` (an invariant on every target)."""
+
+    def check(run: Run, replies: list[dict[str, Any]]) -> None:
+        for index, (record, code) in enumerate(zip(replies, codes)):
+            line = status_of(record)
+            run.expect(
+                line.split(" ")[1:2] == [str(code)],
+                f"reply {index + 1} has status {code} (got {line or 'no status line'!r})",
+            )
+
+    return check
 
 
 # --- the reference's deliberate deviations ----------------------------------------------

@@ -129,6 +129,7 @@ ROWS = [
         [get("/out/secret.txt"), get("/out.txt"), get("/dangling"), get("/out")],
         "Symlinks out of the root are followed (documented); a dangling one is 404; a link "
         "to a directory without '/' is redirected.",
+        reaches_outside=True,
     ),
     Row(
         "absolute_uri",

@@ -6,8 +6,6 @@ request path plus ``/``, keeping the query and fragment, and ``Content-Length: 0
 so on older versions those rows are a Known difference.
 """
 
-import dataclasses
-
 from scenarios._http_files_common import STANDARD, Dir, Row, deviation, get, register_rows
 
 TREE = (
@@ -112,4 +110,4 @@ ROWS = [
     ),
 ]
 
-register_rows("redirects", [dataclasses.replace(row, tree=TREE) for row in ROWS])
+register_rows("redirects", ROWS, tree=TREE)
