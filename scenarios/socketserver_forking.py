@@ -126,11 +126,15 @@ async def _handle_requests(run, count: int) -> list:
 
 @scenario(f"{FAMILY}/zombies_handle_request", server=forking_spec(), known=[REAPS_AT_ONCE])
 async def zombies_handle_request(run):
-    """In a handle_request loop the stdlib leaves a zombie per request until server_close
-    reaps them (S17)."""
+    """In a handle_request loop the stdlib leaves a zombie per request, even while the next
+    handle_request waits, until server_close reaps them (S17)."""
     run.record("requests", await _handle_requests(run, 3))
-    exited = await run.settle(lambda s: s["children"] == 0 and s["zombies"] in (0, 3))
-    run.record("zombies after the requests", exited["zombies"])
+    await run.settle(lambda s: s["children"] == 0)
+    waiting = run.start("handle_request")
+    reaped = await run.settle(lambda s: s["zombies"] == 0, timeout=NOT_YET)
+    run.record("zombies while handle_request waits", reaped["zombies"])
+    run.record("fourth request", await ask(run, b"r3"))
+    run.record("handle_request", dict(await run.outcome(waiting, 5.0)))
     run.record("server_close", dict(await run.server_close()))
     run.record("after close", await _all_gone(run))
 
@@ -210,13 +214,6 @@ async def system_exit_in_child(run):
 @scenario(
     f"{FAMILY}/active_children",
     server=forking_spec(),
-    known=[
-        Known(
-            ("facts.active_children once exited",),
-            "the reference forgets a child as soon as it is reaped, which is at once",
-            issue="gh-90093/S17",
-        )
-    ],
 )
 async def active_children(run):
     """active_children counts held children; collect_children() empties it once they exit."""
