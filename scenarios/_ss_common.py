@@ -83,6 +83,16 @@ def json_reply(received: Received) -> Any:
         return received.summary()
 
 
+def json_text(text: str | None) -> Any:
+    """A datagram reply holding JSON, decoded; anything else as it is."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def outcome(value: Any) -> Any:
     """An ``Outcome`` (or any value) as a plain JSON value for ``run.record``."""
     return dict(value) if isinstance(value, dict) else value

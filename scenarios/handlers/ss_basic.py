@@ -12,9 +12,13 @@ import json
 import socket
 import socketserver
 import sys
+import threading
 
 #: Upper bound on what a flooding handler writes when nothing stops it.
 FLOOD_LIMIT = 64 * 1024 * 1024
+
+#: Opened by the harness (``run.exec``) to let a ``WaitForGate`` handler return.
+GATE = threading.Event()
 
 
 def note(text):
@@ -218,6 +222,17 @@ class WriteThenWait(socketserver.StreamRequestHandler):
         self.wfile.write(b"second;" + line)
 
 
+class WaitForGate(socketserver.StreamRequestHandler):
+    """Read a line, write a reply (into wfile's buffer when wbufsize > 0), note
+    ``waiting``, then wait (at most 5 s) for the harness to open ``GATE`` and return."""
+
+    def handle(self):
+        line = self.rfile.readline()
+        self.wfile.write(b"reply to " + line)
+        note("waiting")
+        note("gate opened=%s" % (GATE.wait(5),))
+
+
 class ReadLineTimeout(socketserver.StreamRequestHandler):
     """Note the socket timeout, then read a line (the client sends none)."""
 
@@ -292,3 +307,11 @@ class DescribeDatagram(socketserver.DatagramRequestHandler):
             facts["client_address_named"] = bool(self.client_address)
         facts["sockname_is_server_address"] = request[1].getsockname() == self.server.server_address
         self.wfile.write(json.dumps(facts, sort_keys=True).encode("ascii"))
+
+
+class DatagramRaise(socketserver.DatagramRequestHandler):
+    """Write a partial reply, then raise ValueError (finish still sends what was written)."""
+
+    def handle(self):
+        self.wfile.write(b"partial")
+        raise ValueError("boom from datagram handler")
