@@ -20,6 +20,10 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import trio
+
+from harness.clients import render_bytes
+from harness.observation import normalize_http
 from harness.scenario import Known, Run, ServerSpec, scenario
 from scenarios._http_common import exchange
 
@@ -151,15 +155,51 @@ class Site:
     async def fetch(self, request: bytes, **options: Any) -> dict[str, Any]:
         """Send ``request`` on a new connection (``exchange``); the reply record."""
         record = await exchange(self.run, request, **options)
+        await self._closed()
+        return record
+
+    async def fetch_long(
+        self,
+        request: bytes,
+        *,
+        chunk: int = 65536,
+        pause: float = 0.0,
+        timeout: float = 10.0,
+        inline: int = 1024,
+    ) -> dict[str, Any]:
+        """Like ``fetch``, for long replies: the normalized head and the body's digest.
+
+        ``exchange`` digests a long reply whole, Date header included, so the digest
+        changes every second; here the head is normalized and only the body is digested.
+        ``chunk`` and ``pause`` make a slow reader.
+        """
+        async with await self.run.connect() as client:
+            sent = await client.send(request)
+            received = await client.recv_until_eof(timeout=timeout, chunk=chunk, pause=pause)
+        head, separator, body = received.data.partition(b"\r\n\r\n")
+        record = {
+            "head": normalize_http(head.decode("latin-1")),
+            "separator": separator.decode("latin-1"),
+            "body": render_bytes(body, inline),
+            "end": received.end,
+            "sent": sent,
+        }
+        await self._closed()
+        return record
+
+    async def _closed(self) -> None:
         self.closed += 1
         done = await self.run.wait_event("close_request", self.closed, timeout=5.0)
         self.run.expect(done, f"the server closes request {self.closed} within 5 s")
-        return record
 
 
 async def open_site(run: Run, tree: Iterable[Entry]) -> Site:
-    """Build ``tree`` under ``run.workdir / "www"`` and start ``serve_forever``."""
-    build_tree(run.workdir / "www", tree)
+    """Build ``tree`` under ``run.workdir / "www"`` and start ``serve_forever``.
+
+    The tree is built in a worker thread: the harness's event loop keeps serving the
+    other scenarios' clients meanwhile.
+    """
+    await trio.to_thread.run_sync(build_tree, run.workdir / "www", tuple(tree))
     run.serve_forever(0.05)
     return Site(run)
 
@@ -172,7 +212,8 @@ class Row:
     """One scenario of a table: requests sent in order, each on its own connection.
 
     ``requests`` are raw bytes (use ``get``); ``options`` go to ``exchange`` (``idle=``
-    for keep-alive replies). The description is ``doc``.
+    for keep-alive replies), or to ``Site.fetch_long`` with ``long=True`` (replies over
+    16 KiB). The description is ``doc``.
     """
 
     name: str
@@ -184,6 +225,7 @@ class Row:
     known: Sequence[Known] = ()
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
     check: Callable[[Run, list[dict[str, Any]]], None] | None = None
+    long: bool = False
     #: whether a reply may carry the bytes of the files outside the root (symlinks to them)
     reaches_outside: bool = False
 
@@ -221,7 +263,8 @@ def _row_body(row: Row) -> Callable[[Run], Any]:
         site = await open_site(run, row.tree)
         replies = []
         for index, request in enumerate(requests):
-            record = await site.fetch(request, **row.options)
+            fetch = site.fetch_long if row.long else site.fetch
+            record = await fetch(request, **row.options)
             replies.append(record)
             run.record("reply" if len(requests) == 1 else f"reply {index + 1}", record)
             if not row.reaches_outside:
@@ -237,7 +280,7 @@ def _row_body(row: Row) -> Callable[[Run], Any]:
 
 def status_of(record: dict[str, Any]) -> str:
     """The status line of a recorded reply ('' when there is none)."""
-    reply = record.get("reply")
+    reply = record.get("reply", record.get("head"))
     if not isinstance(reply, str):
         data = record.get("data")
         reply = str(data.get("head", "")) if isinstance(data, dict) else str(data or "")
