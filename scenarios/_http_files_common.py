@@ -166,12 +166,15 @@ class Site:
         pause: float = 0.0,
         timeout: float = 10.0,
         inline: int = 1024,
+        keep: Sequence[str] = (),
     ) -> dict[str, Any]:
         """Like ``fetch``, for long replies: the normalized head and the body's digest.
 
         ``exchange`` digests a long reply whole, Date header included, so the digest
         changes every second; here the head is normalized and only the body is digested.
-        ``chunk`` and ``pause`` make a slow reader.
+        ``chunk`` and ``pause`` make a slow reader. ``keep`` names headers whose raw
+        values are recorded too (``Last-Modified`` of a pinned mtime is deterministic,
+        but ``normalize_http`` replaces it).
         """
         async with await self.run.connect() as client:
             sent = await client.send(request)
@@ -184,6 +187,13 @@ class Site:
             "end": received.end,
             "sent": sent,
         }
+        if keep:
+            wanted = {name.lower() for name in keep}
+            record["kept"] = [
+                line
+                for line in head.decode("latin-1").split("\r\n")[1:]
+                if line.split(":", 1)[0].strip().lower() in wanted
+            ]
         await self._closed()
         return record
 
