@@ -2,9 +2,9 @@
 of single exchanges, and the deliberate differences of the reference as ``Known`` entries.
 
 The byte exchange itself is ``scenarios._http_common.exchange``; this module only frames
-it: start ``serve_forever`` with a short poll, run the exchanges, then stop the server
-(``shutdown`` returns only once the request in progress is done, so every hook event and
-log line of the connection is in the observation before the process is stopped).
+it: start ``serve_forever``, run the exchanges, then wait for the server to close every
+connection, so that every hook event and log line
+of the scenario is in the observation before the process is stopped).
 """
 
 from __future__ import annotations
@@ -42,21 +42,18 @@ def spec(
     return ServerSpec(server, handler=f"{HANDLERS}:{handler}", handler_attrs=handler_attrs)
 
 
-async def stop(run: Run, serve_id: int, connections: int = 0) -> None:
-    """Stop ``serve_forever`` after the connections are done.
+async def stop(run: Run, serve_id: int, connections: int) -> None:
+    """Wait until the server has closed all ``connections``.
 
-    A ThreadingHTTPServer's threads are not waited for by ``shutdown``: pass the number of
-    ``connections`` to wait for their ``close_request``.
+    ``close_request`` is the last hook of a connection, reached after the handler's log
+    lines and the client's EOF, so every event and line of output of the scenario is in
+    the observation when it returns. The server itself is not shut down: the process is
+    stopped after the scenario (``shutdown`` would only add its poll interval).
     """
-    if connections:
-        run.expect(
-            await run.wait_event("close_request", connections, timeout=5),
-            f"the server closes all {connections} connections",
-        )
-    outcome = await run.stop_serving(serve_id)
+    del serve_id  # serve_forever runs until the process ends
     run.expect(
-        all("returned" in part for part in outcome.values()),
-        f"shutdown, serve_forever and server_close return: {outcome}",
+        await run.wait_event("close_request", connections, timeout=5),
+        f"the server closes all {connections} connections",
     )
 
 
@@ -187,8 +184,7 @@ def exchange_body(row: Row) -> Callable[[Run], Awaitable[None]]:
                 half_close=row.half_close,
             )
             run.record("reply" if index == 0 else f"reply{index + 1}", record)
-        threaded = "Threading" in row.server.server
-        await stop(run, serve, len(requests) if threaded else 0)
+        await stop(run, serve, len(requests))
 
     return body
 

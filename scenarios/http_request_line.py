@@ -38,7 +38,6 @@ def line_of(length: int, ending: bytes = b"\r\n") -> bytes:
 ROWS = [
     Row("sanity", b"GET / HTTP/1.0\r\n\r\n", "The server answers a plain HTTP/1.0 GET with 200."),
     # -- methods
-    Row("method_head", b"HEAD /h HTTP/1.0\r\n\r\n", "HEAD is dispatched to do_HEAD: headers only."),
     Row(
         "method_post",
         b"POST /p HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello",
@@ -60,7 +59,6 @@ ROWS = [
         "A 3000-character unknown method is echoed into the 501 message and the log (H10).",
     ),
     # -- targets
-    Row("target_star", b"GET * HTTP/1.0\r\n\r\n", "The asterisk target is passed to do_GET as is."),
     Row(
         "target_absolute",
         b"GET http://example.com:8080/a?b=c#d HTTP/1.0\r\n\r\n",
@@ -70,11 +68,6 @@ ROWS = [
         "target_double_slash",
         b"GET //evil.com//x HTTP/1.0\r\n\r\n",
         "A leading run of slashes is collapsed to one (gh-87389).",
-    ),
-    Row(
-        "target_percent",
-        b"GET /a%20b%2F%00?q=%41 HTTP/1.0\r\n\r\n",
-        "Percent escapes stay undecoded in the path.",
     ),
     Row(
         "target_missing",
@@ -95,21 +88,11 @@ ROWS = [
         "Leading spaces are ignored by the split; requestline keeps them.",
     ),
     Row(
-        "spacing_trailing",
-        b"GET /t HTTP/1.0   \r\n\r\n",
-        "Trailing spaces before CRLF are ignored by the split.",
-    ),
-    Row(
-        "spacing_vertical_tab",
-        b"GET\x0b/v\x0cHTTP/1.0\r\n\r\n",
-        "Vertical tab and form feed are whitespace to str.split too.",
+        "spacing_unicode_whitespace",
+        b"GET\x85/nel\xa0HTTP/1.0\r\n\r\n",
+        "NEL (0x85) and NBSP (0xa0) decoded as Latin-1 are whitespace to str.split (H8).",
     ),
     # -- versions
-    Row(
-        "version_11",
-        b"GET / HTTP/1.1\r\n\r\n",
-        "An HTTP/1.1 request to an HTTP/1.0 server: 200 with HTTP/1.0, then close.",
-    ),
     Row(
         "version_09_explicit",
         b"GET /nine HTTP/0.9\r\n\r\n",
@@ -155,33 +138,10 @@ ROWS = [
         known=(STATUS_LINE_FIX,),
     ),
     Row(
-        "version_no_minor",
-        b"GET / HTTP/1\r\n\r\n",
-        "HTTP/1 has one number: 400 Bad request version (H7).",
-        known=(STATUS_LINE_FIX,),
-    ),
-    Row(
-        "version_lower_case",
-        b"GET / http/1.0\r\n\r\n",
-        "The HTTP/ prefix is case-sensitive: 400 (H7).",
-        known=(STATUS_LINE_FIX,),
-    ),
-    Row(
         "version_bad_prefix",
         b"GET / HTTPS/1.0\r\n\r\n",
         "A version that does not start with HTTP/ is rejected with 400 (H7).",
         known=(STATUS_LINE_FIX,),
-    ),
-    Row(
-        "version_three_numbers",
-        b"GET / HTTP/1.1.1\r\n\r\n",
-        "Two dots in the version: 400 (H7).",
-        known=(STATUS_LINE_FIX,),
-    ),
-    Row(
-        "version_high_minor",
-        b"GET / HTTP/1.9\r\n\r\n",
-        "HTTP/1.9 is below 2.0: accepted as a 1.x request.",
     ),
     # -- HTTP/0.9 two-word requests
     Row(
@@ -231,7 +191,7 @@ ROWS = [
     # -- limits
     Row(
         "length_at_limit",
-        line_of(LINE_LIMIT),
+        line_of(LINE_LIMIT) + b"\r\n",
         "A request line of exactly 65536 bytes (CRLF included) is accepted (H1).",
     ),
     Row(
@@ -239,22 +199,11 @@ ROWS = [
         line_of(LINE_LIMIT + 1),
         "A request line of 65537 bytes: 414 with a status line, then close (H1).",
     ),
-    Row(
-        "length_over_limit_lf",
-        line_of(LINE_LIMIT + 1, b"\n"),
-        "With a bare LF the limit is the same: a 65537-byte line (LF included) gets 414 (H1).",
-    ),
     # -- line ends and bytes
     Row(
         "bare_lf",
         b"GET /lf HTTP/1.0\nHost: x\n\n",
         "Bare LF line endings are accepted for the request line and the headers (H8).",
-    ),
-    Row(
-        "bare_cr",
-        b"GET /cr HTTP/1.0\rHost: x\r\r\n\r\n",
-        "A bare CR does not end the line: it stays inside the version word.",
-        known=(STATUS_LINE_FIX,),
     ),
     Row(
         "empty_line_first",
@@ -266,11 +215,6 @@ ROWS = [
         b"GET /caf\xc3\xa9/\xff\x80 HTTP/1.0\r\n\r\n",
         "Non-ASCII bytes are decoded as Latin-1 into the path (H8).",
     ),
-    Row(
-        "nul_byte",
-        b"GET /a\x00b HTTP/1.0\r\n\r\n",
-        "A NUL byte in the target is passed through to the path.",
-    ),
 ]
 
 SCHEDULED = [
@@ -280,11 +224,6 @@ SCHEDULED = [
         + b"v" * 300
         + b"\r\n\r\n",
         "A GET with headers is parsed the same however it is cut.",
-    ),
-    Row(
-        "schedule_post",
-        b"POST /form HTTP/1.0\r\nContent-Length: 11\r\nContent-Type: text/plain\r\n\r\nhello world",
-        "A POST with a body is parsed the same however it is cut.",
     ),
     Row(
         "schedule_bad_version",
@@ -302,15 +241,7 @@ async def eof_before_request(run):
     """A client that connects and half-closes without a byte: silent close, no log (H24)."""
     serve = run.serve_forever(POLL)
     run.record("reply", await exchange(run, b"", half_close=True))
-    await stop(run, serve)
-
-
-@scenario("http/request_line/partial_then_eof", server=spec())
-async def partial_then_eof(run):
-    """A request line cut short by EOF (no line end) is still parsed and answered."""
-    serve = run.serve_forever(POLL)
-    run.record("reply", await exchange(run, b"GET /partial HTTP/1.0", half_close=True))
-    await stop(run, serve)
+    await stop(run, serve, 1)
 
 
 @scenario("http/request_line/threading_sanity", server=spec(threading=True))
@@ -323,4 +254,4 @@ async def threading_sanity(run):
         run.record("second", reply_record(await second.recv_until_eof(timeout=5)))
         await first.send(b"\r\n")
         run.record("first", reply_record(await first.recv_until_eof(timeout=5)))
-    await stop(run, serve, connections=2)
+    await stop(run, serve, 2)

@@ -99,11 +99,13 @@ class CloseEcho(Echo):
 
 
 class KeepAliveEcho(Echo):
-    """Like ``Echo``, but the reply says ``Connection: keep-alive`` (sent by the handler)."""
+    """Like ``Echo``, but the reply says ``Connection: keep-alive`` (sent by the handler)
+    unless the request asked for ``Connection: close``."""
 
     def reply(self, body, send_body=True):
         self.send_response(200)
-        self.send_header("Connection", "keep-alive")
+        if self.headers.get("Connection", "").lower() != "close":
+            self.send_header("Connection", "keep-alive")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -176,12 +178,12 @@ class Responses(BaseHTTPRequestHandler):
     """
 
     def do_GET(self):
-        name = self.path.strip("/").split("?")[0] or "plain"
+        name = self.path.strip("/").split("?")[0] or "sanity"
         getattr(self, "seq_" + name)()
 
     do_HEAD = do_POST = do_GET
 
-    def seq_plain(self):
+    def seq_sanity(self):
         self.send_response(200)
         self.send_header("Content-Length", "3")
         self.end_headers()
