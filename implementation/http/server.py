@@ -1242,7 +1242,8 @@ else:
 
 def _build_arg_parser():
     """Return the ``python -m http.server`` argument parser of the running version."""
-    parser = argparse.ArgumentParser()
+    # 3.14 colours the help when the terminal allows it.
+    parser = argparse.ArgumentParser(**({"color": True} if _PY >= (3, 14) else {}))
     parser.add_argument("--cgi", action="store_true", help="run as CGI server")
     if _CLI_PROTOCOL_OPTION:
         parser.add_argument(
