@@ -40,10 +40,11 @@ Name = str | bytes
 
 @dataclasses.dataclass(frozen=True)
 class File:
-    """A regular file with ``content``; ``mode`` applied after everything is built."""
+    """A regular file with ``content`` (bytes, or a function making them when the tree is
+    built); ``mode`` applied after everything is built."""
 
     path: Name
-    content: bytes = b""
+    content: bytes | Callable[[], bytes] = b""
     mode: int | None = None
     mtime: float | None = None
 
@@ -89,7 +90,7 @@ def build_tree(root: Path, entries: Iterable[Entry]) -> None:
             made.append((parent, False))
         if isinstance(entry, File):
             with open(path, "wb") as out:
-                out.write(entry.content)
+                out.write(entry.content() if callable(entry.content) else entry.content)
             made.append((path, False))
         elif isinstance(entry, Dir):
             os.makedirs(path, exist_ok=True)
@@ -155,7 +156,7 @@ class Site:
     async def fetch(self, request: bytes, **options: Any) -> dict[str, Any]:
         """Send ``request`` on a new connection (``exchange``); the reply record."""
         record = await exchange(self.run, request, **options)
-        await self._closed()
+        await self.wait_closed()
         return record
 
     async def fetch_long(
@@ -194,10 +195,11 @@ class Site:
                 for line in head.decode("latin-1").split("\r\n")[1:]
                 if line.split(":", 1)[0].strip().lower() in wanted
             ]
-        await self._closed()
+        await self.wait_closed()
         return record
 
-    async def _closed(self) -> None:
+    async def wait_closed(self) -> None:
+        """Wait until the server has closed one more request (its ``close_request``)."""
         self.closed += 1
         done = await self.run.wait_event("close_request", self.closed, timeout=5.0)
         self.run.expect(done, f"the server closes request {self.closed} within 5 s")
