@@ -35,6 +35,28 @@ if not getattr(os.waitpid, "harness_watching", False):
     os.waitpid = _watching_waitpid
 """
 
+#: Python run in the server process: waits (bounded, 2 s) until another thread is blocked
+#: in a selector's ``select`` -- a serve loop waiting for requests. A state, not a delay:
+#: a thread in that frame waits out its poll unless something wakes it. Sets ``result``.
+WAIT_IN_SELECT = """
+import sys
+import threading
+import time
+
+def _in_select():
+    me = threading.get_ident()
+    for ident, frame in sys._current_frames().items():
+        code = frame.f_code
+        if ident != me and code.co_name == "select" and code.co_filename.endswith("selectors.py"):
+            return True
+    return False
+
+_deadline = time.monotonic() + 2.0
+while not _in_select() and time.monotonic() < _deadline:
+    time.sleep(0.001)
+result = _in_select()
+"""
+
 
 def no_processes_left(sample: dict[str, int]) -> bool:
     """No live child and no zombie."""

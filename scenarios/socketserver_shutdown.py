@@ -12,6 +12,7 @@ from scenarios._ss_concurrency_common import (
     COMMAND,
     HANDLERS,
     NOT_YET,
+    WAIT_IN_SELECT,
     ask,
     hold,
     release,
@@ -203,9 +204,39 @@ result = "< 1 s" if _took < 1.0 else ">= 1 s"
 )
 async def latency(run):
     """serve_forever(poll_interval=2): how long shutdown takes right after a request, when
-    the loop has just begun a fresh poll (S1), measured in the server process."""
+    the loop has just begun a fresh poll (S1), measured in the server process once the loop is seen blocked in select."""
     serve = run.serve_forever(2.0)
     run.record("reply", await ask(run, b"x"))
+    run.expect((await run.exec(WAIT_IN_SELECT)).get("returned"), "serve_forever is polling")
     run.record("shutdown took", (await run.exec(SHUTDOWN_TIMED, timeout=5.0)).get("returned"))
     run.record("serve_forever", dict(await run.outcome(serve, 5.0)))
     run.record("server_close", dict(await run.server_close()))
+
+
+SHUTDOWN_REQUESTED = """
+import time
+_deadline = time.monotonic() + 2.0
+while time.monotonic() < _deadline and not (
+    getattr(server, "_BaseServer__shutdown_request", True)
+    or server._BaseServer__is_shut_down.is_set()
+):
+    time.sleep(0.001)
+"""
+
+
+@scenario(f"{FAMILY}/no_request_after_shutdown", server=TCP)
+async def no_request_after_shutdown(run):
+    """A connection arriving while shutdown waits for the poll to end wakes the loop, which
+    then stops without handling it (bpo-35017, S1); closing the server resets it."""
+    serve = run.serve_forever(2.0)
+    run.record("reply", await ask(run, b"x"))
+    run.expect((await run.exec(WAIT_IN_SELECT)).get("returned"), "serve_forever is polling")
+    call = run.start("shutdown")
+    await run.exec(SHUTDOWN_REQUESTED)
+    async with await run.connect() as client:
+        await client.send(b"late\n")
+        run.record("late request", (await client.recv_until_eof(timeout=NOT_YET)).summary())
+        run.record("shutdown", dict(await run.outcome(call, 5.0)))
+        run.record("serve_forever", dict(await run.outcome(serve, 5.0)))
+        run.record("server_close", dict(await run.server_close()))
+        run.record("late request after close", (await client.recv_until_eof()).summary())
