@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_obs = sub.add_parser("observe", help="run scenarios once on one target, print observations")
     p_obs.add_argument("--target", default="stdlib", metavar="SPEC")
     p_obs.add_argument("--select", action="append", default=[], metavar="GLOB")
+    from harness.fuzz_cli import add_fuzz_parser, add_replay_parser
+
+    add_fuzz_parser(sub)
+    add_replay_parser(sub)
     return parser
 
 
@@ -245,6 +249,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "observe":
             return cmd_observe(args)
+        if args.command in ("fuzz", "replay"):
+            from harness import fuzz_cli
+
+            return fuzz_cli.cmd_fuzz(args) if args.command == "fuzz" else fuzz_cli.cmd_replay(args)
         raise UsageError(f"unknown command {args.command!r}")
     except UsageError as exc:
         print(f"python -m harness: error: {exc}", file=sys.stderr)

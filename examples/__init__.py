@@ -1,0 +1,1 @@
+"""Handlers with planted bugs, one kind each, for ``python -m harness fuzz --handler``."""

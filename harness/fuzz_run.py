@@ -1,0 +1,774 @@
+"""The differential fuzzer: long-lived servers, the hypothesis loop, reproducers, replay.
+
+How a run goes: each target (and the baseline) gets one server process for the whole run
+(``FuzzServer``: a threading server from ``scenarios/handlers/fuzz_handlers.py``, serving
+forever). Hypothesis draws batches of cases (``harness.fuzz.case_batches``); each drawn case
+is expanded into the standard schedules (``harness.fuzz.expand``); every case goes to every
+server, on a new connection (real mode) or through ``harness.agent_batch`` over socketpairs
+inside the server process (``batch`` mode); the normalized observations are compared case
+by case. A difference not seen before (by its *signature*: the differing keys and the two
+status lines) fails the example, and hypothesis shrinks the batch to a minimal case. That
+case is run twice more on its own: a difference that repeats is ``differs``, else
+``flaky``; it is saved as a reproducer JSON file. A difference that an active known
+deviation fully explains is counted as ``explained`` and fuzzing goes on.
+
+Resource handling: ``Fuzzer.run`` owns the server processes and stops them (process group
+killed, reaped) whatever happens; the hypothesis engine runs in a worker thread and calls
+back into the trio loop for every batch.
+
+Error handling: a server process that dies is an observation (``server: died``), and is
+started again for the next batch; the harness's own failures raise ``HarnessError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import re
+import shutil
+import socket
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import trio
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis.database import DirectoryBasedExampleDatabase
+
+from harness.clients import Received, StreamClient, render_bytes, wire_address
+from harness.compare import differing_keys, readable_diff
+from harness.errors import AgentGone, HarnessError, UsageError
+from harness.fuzz import FAMILIES, Case, case_batches, expand
+from harness.host import AgentProcess, make_workdir
+from harness.observation import normalize_http, normalize_text
+from harness.scenario import ServerSpec
+from harness.targets import PROJECT_ROOT, Target, parse_target
+
+HANDLERS = "scenarios.handlers.fuzz_handlers"
+
+#: The server each family fuzzes (a class in ``fuzz_handlers``, written against the stdlib
+#: names, so that it runs on whichever modules the target substitutes).
+SERVERS: dict[str, ServerSpec] = {
+    "http": ServerSpec(f"{HANDLERS}:FuzzHTTPServer", f"{HANDLERS}:ParsedEcho", instrument=False),
+    "stream": ServerSpec(f"{HANDLERS}:FuzzTCPServer", f"{HANDLERS}:LineEcho", instrument=False),
+    "datagram": ServerSpec(
+        f"{HANDLERS}:FuzzUDPServer", f"{HANDLERS}:DatagramEcho", instrument=False
+    ),
+}
+
+START_TIMEOUT = 30.0
+
+
+@dataclasses.dataclass
+class FuzzConfig:
+    """What one ``python -m harness fuzz`` run does."""
+
+    target: Target
+    baseline: Target
+    family: str = "http"
+    duration: float | None = 30.0
+    max_examples: int | None = None
+    seed: int = 0
+    report_dir: Path = PROJECT_ROOT / "reports" / "fuzz"
+    batch: bool = False
+    idle: float = 0.5
+    shrink_seconds: float = 30.0
+    max_findings: int = 10
+    batch_size: int = 8
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise UsageError(f"--family={self.family}: use one of {', '.join(FAMILIES)}")
+        if self.duration is not None and self.duration <= 0:
+            raise UsageError(f"--duration={self.duration}: must be positive")
+        if self.max_examples is not None and self.max_examples < 1:
+            raise UsageError(f"--max-examples={self.max_examples}: must be 1 or more")
+        if self.target.name == self.baseline.name:
+            raise UsageError(
+                f"target and baseline are both named {self.target.name!r}: give name=..."
+            )
+
+
+# --- one long-lived server ----------------------------------------------------------------
+
+
+class FuzzServer:
+    """One target's server process, serving fuzz cases for a whole run."""
+
+    def __init__(
+        self,
+        target: Target,
+        family: str,
+        idle: float = 0.5,
+        batch: bool = False,
+        spec: ServerSpec | None = None,
+    ) -> None:
+        self.target = target
+        self.batch = batch
+        self.family = family
+        self.spec = spec or SERVERS[family]
+        #: Whether the server keeps per-connection records (the fuzz servers do).
+        self.records = spec is None
+        self.idle = idle
+        self.agent: AgentProcess | None = None
+        self.address: Any = None
+        self.python: list[int] = []
+        self.restarts = 0
+        self._nursery: trio.Nursery | None = None
+        self._calls = 0
+        self._limiter = trio.CapacityLimiter(32)
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        """Start the server process and ``serve_forever`` in it."""
+        self._nursery = nursery
+        workdir = make_workdir()
+        self.agent = AgentProcess(self.target, self.spec.to_agent(), workdir)
+        await self.agent.start(nursery)
+        ready = await self.agent.wait_ready(START_TIMEOUT)
+        if ready["ev"] == "construct:raised":
+            raise HarnessError(
+                f"{self.target.name}: the fuzz server did not start: "
+                f"{ready.get('type')}: {ready.get('message')}"
+            )
+        self.address = wire_address(ready["address"])
+        self.python = list(ready.get("python", []))
+        if not (self.batch and self.family == "datagram"):
+            # Batch mode drives a datagram server's socket itself (_handle_request_noblock).
+            cid = self.agent.command("call", method="serve_forever", args=[0.05], thread=True)
+            # Wait until its thread exists, so that thread counts start from it.
+            await self.agent.wait_for(
+                lambda e: e.get("id") == cid and e["ev"].startswith("command:"), 5.0
+            )
+
+    async def stop(self) -> None:
+        """Stop the server process and remove its private directory."""
+        if self.agent is not None:
+            with trio.CancelScope(shield=True):
+                await self.agent.stop()
+            shutil.rmtree(self.agent.workdir, ignore_errors=True)
+            self.agent = None
+
+    async def restart(self) -> None:
+        """A fresh server process (after the old one died or stopped answering)."""
+        assert self._nursery is not None
+        await self.stop()
+        self.restarts += 1
+        await self.start(self._nursery)
+
+    async def _exec(self, code: str, timeout: float) -> Any:
+        assert self.agent is not None
+        cid = self.agent.command("exec", code=code)
+        event = await self.agent.wait_command(cid, timeout)
+        # Commands' events are all we collect (the server is not instrumented); drop the old.
+        if len(self.agent.events) > 1000:
+            del self.agent.events[:-10]
+        if event is None:
+            raise AgentGone("the server process did not answer a command")
+        if event["ev"] != "command:returned":
+            raise HarnessError(f"agent command failed: {event.get('type')}: {event.get('message')}")
+        return event.get("value")
+
+    def _path(self, name: str) -> str:
+        assert self.agent is not None
+        self._calls += 1
+        return str(self.agent.workdir / f"{name}-{self._calls}.json")
+
+    async def run(self, cases: list[Case], batch: bool = False) -> list[dict[str, Any]]:
+        """Every case against this server; one raw result per case, in order."""
+        if self.agent is None or not self.agent.alive():
+            await self.restart()
+        try:
+            if batch:
+                return await self._run_batch(cases)
+            return await self._run_real(cases)
+        except (AgentGone, OSError, trio.TooSlowError) as exc:
+            died = {"server": {"died": True}, "error": str(exc)[:200]}
+            alive = self.agent is not None and self.agent.alive()
+            if alive:
+                died = {"server": {"unresponsive": True}}
+            await self.restart()
+            return [dict(died) for _ in cases]
+
+    async def _run_batch(self, cases: list[Case]) -> list[dict[str, Any]]:
+        in_path, out_path = self._path("in"), self._path("out")
+        Path(in_path).write_text(json.dumps([c.wire() for c in cases]))
+        code = (
+            "from harness.agent_batch import run_batch_files\n"
+            f"result = run_batch_files(server, {in_path!r}, {out_path!r}, {self.idle!r})\n"
+        )
+        timeout = 10.0 + len(cases) * (self.idle + 0.1)
+        await self._exec(code, timeout)
+        results = json.loads(Path(out_path).read_text())
+        os.unlink(in_path)
+        os.unlink(out_path)
+        return results
+
+    async def _run_real(self, cases: list[Case]) -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = [{} for _ in cases]
+        keys: list[str] = []
+
+        async def one(index: int, case: Case) -> None:
+            async with self._limiter:
+                if case.family == "datagram":
+                    results[index] = await self._datagram(case)
+                else:
+                    results[index] = await self._stream(case)
+            keys.append(str(results[index].get("port")))
+
+        async with trio.open_nursery() as nursery:
+            for index, case in enumerate(cases):
+                nursery.start_soon(one, index, case)
+        if not self.records:
+            return results
+        path = self._path("records")
+        await self._exec(f"result = server.take_records_to({keys!r}, {path!r}, 2.0)", 15.0)
+        records = json.loads(Path(path).read_text())
+        os.unlink(path)
+        for result in results:
+            result["server"] = records.get(str(result.pop("port", None)), {})
+        return results
+
+    async def _stream(self, case: Case) -> dict[str, Any]:
+        family = socket.AF_INET6 if ":" in str(self.address[0]) else socket.AF_INET
+        sock = trio.socket.socket(family, socket.SOCK_STREAM)
+        with trio.fail_after(5.0):
+            await sock.connect(self.address)
+        port = sock.getsockname()[1]
+        client = StreamClient(sock)
+        try:
+            sent = await client.send(case.data, split=list(case.splits), pause=case.pause)
+            received = Received(b"", "closed")
+            if case.end == "close":
+                client.close()
+            elif case.end == "reset":
+                client.reset()
+            else:
+                if case.end == "half_close":
+                    with contextlib.suppress(OSError):
+                        client.shutdown_write()
+                received = await client.recv_until_eof(timeout=5.0, idle=self.idle)
+        finally:
+            client.close()
+        return {
+            "port": port,
+            "sent": sent,
+            "reply": received.data.decode("latin-1"),
+            "end": received.end,
+        }
+
+    async def _datagram(self, case: Case) -> dict[str, Any]:
+        sock = trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        replies: list[Any] = []
+        try:
+            await sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+            for data in case.datagrams:
+                try:
+                    await sock.sendto(data, self.address)
+                except OSError as exc:
+                    replies.append({"send": type(exc).__name__})
+                    continue
+                reply = None
+                with trio.move_on_after(self.idle):
+                    reply, _ = await sock.recvfrom(65536)
+                replies.append({"reply": reply.decode("latin-1")} if reply is not None else None)
+        finally:
+            sock.close()
+        return {"port": port, "sent": "ok", "replies": replies}
+
+    def sample(self) -> dict[str, int]:
+        """Threads, fds, children and zombies of the server process now."""
+        assert self.agent is not None
+        return self.agent.sample()
+
+
+# --- observations, comparison, known deviations ------------------------------------------
+
+
+_CONNECTION_LOST = ("BrokenPipeError", "ConnectionResetError", "ConnectionAbortedError")
+
+
+def observation(raw: dict[str, Any], case: Case | None = None) -> dict[str, Any]:
+    """A raw case result, normalized for comparison (dates, ports, tracebacks).
+
+    When the client closed or reset without reading (``close``, ``reset``), how far the
+    server got before it noticed is a matter of timing, so only what does not depend on it
+    is kept: the server's state and the exceptions that are not a lost connection.
+    """
+    server = raw.get("server") or {}
+    out: dict[str, Any] = {}
+    if case is not None and case.end in ("close", "reset"):
+        out["end"] = "closed"
+        _server_state(out, server)
+        errors = server.get("errors", [])
+        out["errors"] = [e for e in errors if not e.startswith(_CONNECTION_LOST)]
+        return out
+    if "replies" in raw:
+        out["replies"] = raw["replies"]
+    else:
+        reply = raw.get("reply", "")
+        if len(reply) > 16384:
+            out["reply"] = render_bytes(reply.encode("latin-1"), 16384)
+        else:
+            out["reply"] = normalize_http(reply)
+        out["end"] = raw.get("end")
+    _server_state(out, server)
+    out["errors"] = server.get("errors", [])
+    out["stderr"] = normalize_text(server.get("stderr", ""))
+    return out
+
+
+def _server_state(out: dict[str, Any], server: dict[str, Any]) -> None:
+    if server.get("died"):
+        out["server"] = "died"
+    elif server.get("unresponsive"):
+        out["server"] = "unresponsive"
+    elif server.get("missing"):
+        out["server"] = "never saw the connection"
+    elif server and not server.get("done", True):
+        out["server"] = "handler still running (hang)"
+
+
+def status_line(obs: dict[str, Any]) -> str:
+    """The first line of a reply (or a short tag), for signatures and summaries."""
+    reply = obs.get("reply")
+    if isinstance(reply, str):
+        line = reply.split("\r\n", 1)[0].split("\n", 1)[0]
+        return line[:40] if line.startswith("HTTP/") else ("<body only>" if line else "<none>")
+    return "<long>" if reply is not None else "<datagrams>"
+
+
+def signature(keys: list[str], base: dict[str, Any], got: dict[str, Any]) -> str:
+    """What makes two differences the same finding: keys and both status lines."""
+    return f"{','.join(keys)}|{status_line(base)}|{status_line(got)}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Deviation:
+    """A known, intended difference a fuzz case may show, with a test that recognises it."""
+
+    issue: str
+    reason: str
+    matches: Callable[[Case, dict[str, Any], dict[str, Any], list[str]], bool]
+
+    def describe(self) -> str:
+        """The reason, with its issue number."""
+        return f"{self.reason} ({self.issue})"
+
+
+def _first_line_words(case: Case) -> list[bytes]:
+    line = case.data.split(b"\n", 1)[0].rstrip(b"\r")
+    return line.split()
+
+
+def _http09_no_wait(case: Case, base: dict[str, Any], got: dict[str, Any], keys: list[str]) -> bool:
+    words = _first_line_words(case)
+    return (
+        len(words) == 2
+        and set(keys) <= {"reply", "end", "stderr", "server"}
+        and not str(got.get("reply", "")).startswith("HTTP/")
+    )
+
+
+def _bare_error_gets_status_line(
+    case: Case, base: dict[str, Any], got: dict[str, Any], keys: list[str]
+) -> bool:
+    base_reply, got_reply = str(base.get("reply", "")), str(got.get("reply", ""))
+    if set(keys) - {"reply", "stderr", "end"}:
+        return False
+    if base_reply.startswith("HTTP/") or not re.match(r"HTTP/1\.[01] (400|505) ", got_reply):
+        return False
+    body = got_reply.split("\r\n\r\n", 1)[-1]
+    return body == base_reply or not base_reply
+
+
+#: Every deviation the fuzzer can recognise; a run uses those that the target declares
+#: (``implementation/deviations.py`` for the reference).
+DEVIATIONS: tuple[Deviation, ...] = (
+    Deviation(
+        "gh-70765",
+        "a two-word HTTP/0.9 request is answered at once, without waiting for a header block",
+        _http09_no_wait,
+    ),
+    Deviation(
+        "gh-54930",
+        "an error reply to a malformed request line carries a status line and headers",
+        _bare_error_gets_status_line,
+    ),
+)
+
+
+def active_deviations(target: Target) -> list[Deviation]:
+    """The deviations ``target`` declares: for the reference (or any target whose modules
+    come from ``implementation``), the issues named in ``implementation/deviations.py``."""
+    modules = " ".join(target.module_map.values())
+    if "implementation" not in modules:
+        return []
+    path = PROJECT_ROOT / "implementation" / "deviations.py"
+    try:
+        text = path.read_text()
+    except OSError:
+        # The list does not exist yet: the fixes the reference's own source cites count.
+        text = " ".join(d.issue for d in DEVIATIONS)
+    named = set(re.findall(r"gh-\d+", text))
+    return [d for d in DEVIATIONS if d.issue in named]
+
+
+def explain_case(
+    case: Case, base: dict[str, Any], got: dict[str, Any], keys: list[str], active: list[Deviation]
+) -> Deviation | None:
+    """The active deviation that explains this whole difference, if one does."""
+    for deviation in active:
+        with contextlib.suppress(Exception):
+            if deviation.matches(case, base, got, keys):
+                return deviation
+    return None
+
+
+# --- reproducers ---------------------------------------------------------------------------
+
+
+def save_reproducer(
+    directory: Path,
+    case: Case,
+    *,
+    kind: str,
+    seed: int | None,
+    targets: dict[str, str],
+    verdict: str,
+    detail: dict[str, Any],
+) -> Path:
+    """Write a reproducer file (``<family>-<hash>.json``) and return its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{case.family}-{case.key()}.json"
+    data = {
+        "kind": kind,
+        "case": case.to_json(),
+        "seed": seed,
+        "targets": targets,
+        "verdict": verdict,
+        "python": sys.version.split()[0],
+        **detail,
+        "replay": f"python -m harness replay {path}",
+    }
+    path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    return path
+
+
+def load_reproducer(path: Path) -> dict[str, Any]:
+    """Read a reproducer file; UsageError when it is not one."""
+    try:
+        data = json.loads(Path(path).read_text())
+        data["case_object"] = Case.from_json(data["case"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{path}: not a reproducer file ({exc})") from None
+    return data
+
+
+# --- the fuzz loop -----------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Finding:
+    """A difference found, shrunk and confirmed (or not)."""
+
+    case: Case
+    verdict: str  # differs | flaky | explained
+    keys: list[str]
+    diff: str
+    baseline_obs: dict[str, Any]
+    target_obs: dict[str, Any]
+    reason: str = ""
+    path: Path | None = None
+
+
+@dataclasses.dataclass
+class FuzzOutcome:
+    """What a fuzz run did."""
+
+    cases: int = 0
+    examples: int = 0
+    seconds: float = 0.0
+    findings: list[Finding] = dataclasses.field(default_factory=list)
+    explained: dict[str, Finding] = dataclasses.field(default_factory=dict)
+    python: list[int] = dataclasses.field(default_factory=list)
+    restarts: int = 0
+
+
+class _Found(AssertionError):
+    """Raised inside the hypothesis test to make it shrink a new difference."""
+
+
+class Fuzzer:
+    """Runs the differential fuzz loop of one ``FuzzConfig``."""
+
+    def __init__(self, config: FuzzConfig, log: Callable[[str], None] | None = None) -> None:
+        self.config = config
+        self.log = log or (lambda line: None)
+        self.outcome = FuzzOutcome()
+        self.active = active_deviations(config.target)
+        self._known: set[str] = set()
+        self._memo: dict[Case, tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._last_failure: tuple[list[Case], Case, list[str]] | None = None
+        self._shrink_started: float | None = None
+        self._deadline = float("inf")
+        self._last_progress = 0.0
+        self._started = 0.0
+
+    # -- running cases --
+
+    async def compare_cases(
+        self, cases: list[Case], use_memo: bool = True
+    ) -> list[tuple[Case, dict[str, Any], dict[str, Any]]]:
+        """Run ``cases`` on both servers; ``(case, baseline obs, target obs)`` each."""
+        todo = [c for c in cases if not (use_memo and c in self._memo)]
+        if todo:
+            got: dict[str, list[dict[str, Any]]] = {}
+
+            async def side(name: str, server: FuzzServer) -> None:
+                got[name] = await server.run(todo, self.config.batch)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(side, "base", self.base_server)
+                nursery.start_soon(side, "target", self.target_server)
+            self.outcome.cases += len(todo)
+            fresh = {}
+            for case, base_raw, target_raw in zip(todo, got["base"], got["target"]):
+                fresh[case] = (observation(base_raw, case), observation(target_raw, case))
+            if not use_memo:
+                return [(c, *fresh[c]) for c in cases]
+            if len(self._memo) > 200_000:
+                self._memo.clear()
+            self._memo.update(fresh)
+        return [(c, *self._memo[c]) for c in cases]
+
+    def _progress(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_progress < 2.0:
+            return
+        self._last_progress = now
+        elapsed = now - self._started
+        rate = self.outcome.cases / elapsed if elapsed > 0 else 0.0
+        self.log(
+            f"[{elapsed:6.1f}s] {self.outcome.cases} cases ({rate:.0f}/s), "
+            f"{len(self.outcome.findings)} found, {len(self.outcome.explained)} explained"
+        )
+
+    # -- the hypothesis test --
+
+    def _check_batch(self, batch: list[Case]) -> None:
+        """The body of the hypothesis test: run the batch, fail on a new difference."""
+        now = time.monotonic()
+        if self._shrink_started is not None:
+            over = now - self._shrink_started > self.config.shrink_seconds
+            if over and self._last_failure is not None:
+                if batch == self._last_failure[0]:
+                    raise _Found("difference (shrink budget spent)")
+                return
+        elif now > self._deadline:
+            return
+        cases = [variant for case in batch for variant in expand(case)]
+        self.outcome.examples += 1
+        results = trio.from_thread.run(self.compare_cases, cases)
+        self._progress()
+        for case, base, got in results:
+            keys = differing_keys(base, got)
+            if not keys:
+                continue
+            deviation = explain_case(case, base, got, keys, self.active)
+            if deviation is not None:
+                if deviation.issue not in self.outcome.explained:
+                    self.outcome.explained[deviation.issue] = Finding(
+                        case,
+                        "explained",
+                        keys,
+                        readable_diff(base, got, self._names()),
+                        base,
+                        got,
+                        deviation.describe(),
+                    )
+                continue
+            if signature(keys, base, got) in self._known:
+                continue
+            if self._shrink_started is None:
+                self._shrink_started = time.monotonic()
+            self._last_failure = (batch, case, keys)
+            raise _Found(f"difference in {keys}")
+
+    def _names(self) -> tuple[str, str]:
+        return (self.config.baseline.name, self.config.target.name)
+
+    def _hypothesis_run(self, examples: int, run_seed: int, reuse: bool) -> None:
+        database = DirectoryBasedExampleDatabase(str(self.config.report_dir / "hypothesis"))
+        phases = [Phase.explicit, Phase.generate, Phase.shrink]
+        if reuse:
+            phases.insert(1, Phase.reuse)
+
+        @hypothesis_seed(run_seed)
+        @settings(
+            max_examples=examples,
+            database=database,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            phases=phases,
+            report_multiple_bugs=False,
+            print_blob=False,
+            verbosity=settings.default.verbosity,
+        )
+        @given(case_batches(self.config.family, self.config.batch_size))
+        def fuzz_batch(batch: list[Case]) -> None:
+            self._check_batch(batch)
+
+        fuzz_batch.hypothesis.inner_test._hypothesis_internal_add_digest = (  # type: ignore[attr-defined]
+            f"harness-fuzz-{self.config.family}".encode()
+        )
+        fuzz_batch()
+
+    async def _settle_finding(self) -> None:
+        """Confirm the shrunk case on its own, twice, and save its reproducer."""
+        assert self._last_failure is not None
+        _batch, case, keys = self._last_failure
+        self._last_failure = None
+        self._shrink_started = None
+        repeats = 0
+        base = got = None
+        for _ in range(2):
+            (_, base, got), *_ = await self.compare_cases([case], use_memo=False)
+            if differing_keys(base, got):
+                repeats += 1
+        if base is None or got is None:
+            return
+        first_base, first_got = self._memo.get(case, (base, got))
+        if repeats == 2:
+            verdict, reason = "differs", ""
+        else:
+            verdict = "flaky"
+            reason = f"the difference repeated {repeats} of 2 times on rerun"
+            base, got = first_base, first_got
+        keys = differing_keys(base, got) or keys
+        self._known.add(signature(keys, base, got))
+        finding = Finding(
+            case, verdict, keys, readable_diff(base, got, self._names()), base, got, reason
+        )
+        finding.path = save_reproducer(
+            self.config.report_dir,
+            case,
+            kind="differential",
+            seed=self.config.seed,
+            targets={
+                "target": self.config.target.spec_string(),
+                "baseline": self.config.baseline.spec_string(),
+            },
+            verdict=verdict,
+            detail={"differing_keys": keys, "diff": finding.diff, "baseline": base, "target": got},
+        )
+        self.outcome.findings.append(finding)
+        self.log(f"found ({verdict}): {case.describe()} -> {finding.path}")
+
+    async def run(self) -> FuzzOutcome:
+        """The whole run: start both servers, fuzz until the budget is spent, stop them."""
+        config = self.config
+        self._started = time.monotonic()
+        if config.duration is not None:
+            self._deadline = self._started + config.duration
+        self.base_server = FuzzServer(config.baseline, config.family, config.idle, config.batch)
+        self.target_server = FuzzServer(config.target, config.family, config.idle, config.batch)
+        async with trio.open_nursery() as nursery:
+            try:
+                await self.base_server.start(nursery)
+                await self.target_server.start(nursery)
+                self.outcome.python = self.target_server.python
+                await self._loop()
+            finally:
+                await self.base_server.stop()
+                await self.target_server.stop()
+                nursery.cancel_scope.cancel()
+        self.outcome.seconds = time.monotonic() - self._started
+        self.outcome.restarts = self.base_server.restarts + self.target_server.restarts
+        self._progress(force=True)
+        return self.outcome
+
+    async def _loop(self) -> None:
+        config = self.config
+        chunk = 0
+        examples_left = config.max_examples
+        while len(self.outcome.findings) < config.max_findings:
+            if time.monotonic() > self._deadline:
+                break
+            if examples_left is not None and examples_left <= 0:
+                break
+            size = 25 if examples_left is None else min(25, examples_left)
+            before = self.outcome.examples
+            run_seed = config.seed * 100_003 + chunk
+            try:
+                await trio.to_thread.run_sync(self._hypothesis_run, size, run_seed, chunk == 0)
+            except _Found:
+                pass
+            except Exception as exc:  # hypothesis's Flaky and friends: the case still counts
+                if self._last_failure is None:
+                    raise HarnessError(f"hypothesis failed: {type(exc).__name__}: {exc}") from exc
+            if self._last_failure is not None:
+                await self._settle_finding()
+            chunk += 1
+            if examples_left is not None:
+                examples_left -= max(1, self.outcome.examples - before)
+
+
+def fuzz(config: FuzzConfig, log: Callable[[str], None] | None = None) -> FuzzOutcome:
+    """Run a differential fuzz (blocking); see ``Fuzzer``."""
+    return trio.run(Fuzzer(config, log).run)
+
+
+# --- replay ------------------------------------------------------------------------------
+
+
+async def _replay(
+    case: Case, targets: list[Target], baseline: Target, batch: bool
+) -> list[tuple[Target, dict[str, Any], dict[str, Any]]]:
+    servers = [FuzzServer(t, case.family, batch=batch) for t in [baseline, *targets]]
+    out = []
+    async with trio.open_nursery() as nursery:
+        try:
+            for server in servers:
+                await server.start(nursery)
+            raws = [await server.run([case], batch) for server in servers]
+            base = observation(raws[0][0], case)
+            for target, raw in zip(targets, raws[1:]):
+                out.append((target, base, observation(raw[0], case)))
+        finally:
+            for server in servers:
+                await server.stop()
+            nursery.cancel_scope.cancel()
+    return out
+
+
+def replay_differential(
+    data: dict[str, Any],
+    targets: list[Target] | None = None,
+    baseline: Target | None = None,
+    log: Callable[[str], None] = print,
+) -> bool:
+    """Run a saved differential case again; True when a difference is still there."""
+    case: Case = data["case_object"]
+    saved = data.get("targets", {})
+    targets = targets or [parse_target(saved.get("target", "reference"))]
+    baseline = baseline or parse_target(saved.get("baseline", "stdlib"))
+    found = False
+    for target, base, got in trio.run(_replay, case, targets, baseline, False):
+        keys = differing_keys(base, got)
+        deviation = explain_case(case, base, got, keys, active_deviations(target)) if keys else None
+        if not keys:
+            log(f"{target.name}: same as {baseline.name}")
+        elif deviation is not None:
+            log(f"{target.name}: explained: {deviation.describe()}")
+        else:
+            found = True
+            log(f"{target.name}: differs from {baseline.name} in {', '.join(keys)}")
+            log(readable_diff(base, got, (baseline.name, target.name)))
+    return found

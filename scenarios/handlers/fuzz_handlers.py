@@ -1,0 +1,219 @@
+"""Servers and handlers for the fuzzer (``python -m harness fuzz``).
+
+Written against the stdlib names (``import http.server``, ``import socketserver``), so the
+agent's module substitution makes them run on every target unchanged. Stdlib-only,
+Python 3.9-compatible.
+
+One server lives for a whole fuzz run and serves many cases at once, so what the server did
+is kept per connection, keyed by the client's port: what the handler thread wrote to
+``sys.stderr`` (log lines, ``handle_error`` tracebacks) and the exceptions
+``handle_error`` saw. ``server.take_records(keys)`` hands them to the harness (through the
+agent's ``exec`` op) once each connection's thread has finished.
+
+- ``FuzzHTTPServer`` + ``ParsedEcho``: an HTTP/1.1 handler that replies with what it parsed
+  (command, path, version, headers, the body it read).
+- ``FuzzTCPServer`` + ``LineEcho``: a line-echo stream handler.
+- ``FuzzUDPServer`` + ``DatagramEcho``: echoes each datagram with its length.
+"""
+
+import http.server
+import json
+import socketserver
+import sys
+import threading
+
+_local = threading.local()
+
+
+class _StderrRouter:
+    """``sys.stderr`` that sends a fuzz thread's writes to that thread's own buffer."""
+
+    def __init__(self, real):
+        self._real = real
+
+    def write(self, text):
+        buffer = getattr(_local, "buffer", None)
+        if buffer is not None:
+            buffer.append(text)
+            return len(text)
+        return self._real.write(text)
+
+    def flush(self):
+        if getattr(_local, "buffer", None) is None:
+            self._real.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+if not isinstance(sys.stderr, _StderrRouter):
+    sys.stderr = _StderrRouter(sys.stderr)
+
+
+def _key(client_address):
+    if isinstance(client_address, tuple) and len(client_address) >= 2:
+        return str(client_address[1])
+    return str(client_address)
+
+
+class RecordingMixIn:
+    """Keeps, per client port, what the server did for that connection."""
+
+    def _records_init(self):
+        if not hasattr(self, "_records"):
+            self._records = {}
+            self._records_changed = threading.Condition()
+
+    def record_start(self, client_address):
+        """Begin the record of one connection and route this thread's stderr into it."""
+        self._records_init()
+        key = _key(client_address)
+        with self._records_changed:
+            self._records[key] = {"errors": [], "stderr": "", "done": False}
+        _local.buffer = []
+        return key
+
+    def record_end(self, key):
+        """Close the record of one connection: its stderr text, and mark it done."""
+        buffer = getattr(_local, "buffer", None) or []
+        _local.buffer = None
+        with self._records_changed:
+            record = self._records.setdefault(key, {"errors": [], "stderr": ""})
+            record["stderr"] = "".join(buffer)
+            record["done"] = True
+            self._records_changed.notify_all()
+
+    def handle_error(self, request, client_address):
+        """Note the exception type and message, then report it as the target does."""
+        exc = sys.exc_info()[1]
+        self._records_init()
+        with self._records_changed:
+            record = self._records.setdefault(_key(client_address), {"errors": [], "stderr": ""})
+            if exc is not None:
+                record["errors"].append("%s: %s" % (type(exc).__name__, str(exc)[:200]))
+        super().handle_error(request, client_address)
+
+    def take_records(self, keys, timeout=2.0):
+        """The records of ``keys``, waiting up to ``timeout`` for their threads to end.
+
+        A connection whose thread is still running gets ``{"done": False}`` (it hangs);
+        one the server never saw gets ``{"missing": True}``.
+        """
+        import time
+
+        self._records_init()
+        deadline = time.monotonic() + timeout
+        keys = [str(k) for k in keys]
+        with self._records_changed:
+            while True:
+                pending = [k for k in keys if not self._records.get(k, {}).get("done")]
+                left = deadline - time.monotonic()
+                if not pending or left <= 0:
+                    break
+                self._records_changed.wait(min(left, 0.05))
+            out = {}
+            for k in keys:
+                record = self._records.pop(k, None)
+                out[k] = record if record is not None else {"missing": True}
+        return out
+
+    def take_records_to(self, keys, path, timeout=2.0):
+        """``take_records`` written as JSON to ``path`` (agent events are size-limited)."""
+        with open(path, "w") as f:
+            json.dump(self.take_records(keys, timeout), f)
+        return path
+
+
+class _ThreadedRecording(RecordingMixIn):
+    #: Many cases connect at once; the default backlog of 5 would drop SYNs (1 s retries).
+    request_queue_size = 256
+    def process_request_thread(self, request, client_address):
+        key = self.record_start(client_address)
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.record_end(key)
+
+
+class FuzzHTTPServer(_ThreadedRecording, http.server.ThreadingHTTPServer):
+    """The target's ThreadingHTTPServer, recording per connection."""
+
+    daemon_threads = True
+
+
+class FuzzTCPServer(_ThreadedRecording, socketserver.ThreadingTCPServer):
+    """The target's ThreadingTCPServer, recording per connection."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class FuzzUDPServer(RecordingMixIn, socketserver.UDPServer):
+    """The target's UDPServer, recording per datagram (keyed by the client's port)."""
+
+    def process_request(self, request, client_address):
+        key = self.record_start(client_address)
+        try:
+            super().process_request(request, client_address)
+        finally:
+            self.record_end(key)
+
+
+def _short(value, limit=200):
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= limit:
+        return text
+    return "%s...<%d chars>" % (text[:60], len(text))
+
+
+class ParsedEcho(http.server.BaseHTTPRequestHandler):
+    """Replies 200 with what ``parse_request`` produced and the body it read.
+
+    HTTP/1.1, so keep-alive, pipelining and ``Expect: 100-continue`` are in play. The body
+    is read by ``Content-Length`` when that is a plain number up to 65536.
+    """
+
+    protocol_version = "HTTP/1.1"
+
+    def _reply(self):
+        length = self.headers.get("Content-Length", "")
+        body = b""
+        if length.isdigit() and int(length) <= 65536:
+            body = self.rfile.read(int(length))
+        parsed = {
+            "command": _short(self.command),
+            "path": _short(self.path),
+            "version": _short(self.request_version),
+            "headers": [[_short(k, 80), _short(v)] for k, v in self.headers.items()],
+            "close": bool(self.close_connection),
+            "body": _short(body.decode("latin-1")),
+        }
+        payload = json.dumps(parsed, sort_keys=True).encode("utf-8", "backslashreplace")
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_PATCH = _reply
+    do_TRACE = do_CONNECT = do_get = do_post = _reply
+
+
+class LineEcho(socketserver.StreamRequestHandler):
+    """Echo each line read with ``readline(65537)``, prefixed by its length."""
+
+    def handle(self):
+        while True:
+            line = self.rfile.readline(65537)
+            if not line:
+                return
+            self.wfile.write(b"%d:" % len(line) + line[:64] + b"\n")
+
+
+class DatagramEcho(socketserver.DatagramRequestHandler):
+    """Reply to each datagram with its length and its first 64 bytes."""
+
+    def handle(self):
+        data = self.rfile.read()
+        self.wfile.write(b"%d:" % len(data) + data[:64])
