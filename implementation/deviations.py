@@ -63,16 +63,6 @@ DEVIATIONS = [
         "cpython_tests": [],
     },
     {
-        "id": "gh-133889",
-        "module": "http.server",
-        "summary": (
-            "The directory listing's <title> and <h1> show only the decoded path; the old "
-            "stdlib also shows the query and fragment ('Directory listing for /?x=...#')."
-        ),
-        "fixed_in": {(3, 13): (3, 13, 4), (3, 14): (3, 14, 0)},
-        "cpython_tests": ["SimpleHTTPServerTestCase.test_undecodable_parameter"],
-    },
-    {
         "id": "gh-87389",
         "module": "http.server",
         "summary": (
