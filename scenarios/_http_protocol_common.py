@@ -10,11 +10,11 @@ of the scenario is in the observation before the process is stopped).
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from harness.scenario import Known, Run, ServerSpec, scenario
+from implementation.deviations import DEVIATIONS, active_deviations
 from scenarios._http_common import SCHEDULES, exchange
 
 HANDLERS = "scenarios.handlers.http_protocol"
@@ -22,7 +22,7 @@ HANDLERS = "scenarios.handlers.http_protocol"
 #: serve_forever's poll interval: shutdown() waits up to this long.
 POLL = 0.05
 #: How long a read waits for more bytes on a connection the server may keep open.
-IDLE = 0.3
+IDLE = 0.5
 
 
 def spec(
@@ -59,88 +59,39 @@ async def stop(run: Run, serve_id: int, connections: int) -> None:
 
 # -- deliberate differences of the reference ---------------------------------------------
 
-#: The defects a later CPython fixed and the reference always fixes: issue -> (the first
-#: release of each branch that carries the fix, summary). Used until
-#: ``implementation.deviations`` says otherwise (it is the single source when present).
-_FALLBACK_FIXES: dict[str, tuple[tuple[tuple[int, ...], ...], str]] = {
-    "gh-70765": (
-        ((3, 13, 10), (3, 14, 1), (3, 15, 0)),
-        "a two-word HTTP/0.9 request is answered at once, without waiting for a header block",
-    ),
-    "gh-54930": (
-        ((3, 13, 15), (3, 14, 7), (3, 15, 0)),
-        "an error reply to a malformed request line carries a status line and headers",
-    ),
-}
 
-
-def _fixed_in_from_deviations(issue: str) -> tuple[tuple[int, ...], ...] | None:
-    """The releases carrying the fix for ``issue``, as listed by the reference, if it does."""
-    try:
-        from implementation import deviations  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    entries = getattr(deviations, "DEVIATIONS", None)
-    if entries is None:
-        return None
-    items = entries.values() if isinstance(entries, dict) else entries
-    for entry in items:
-        fields = (
-            entry if isinstance(entry, dict) else vars(entry) if hasattr(entry, "__dict__") else {}
-        )
-        if not fields and dataclasses.is_dataclass(entry):
-            fields = dataclasses.asdict(entry)
-        ids = [str(fields.get(k, "")) for k in ("issue", "id", "gh", "issues")]
-        if not any(issue in value for value in ids):
-            continue
-        for key in ("fixed_in", "releases", "versions", "fixed"):
-            value = fields.get(key)
-            if value:
-                return tuple(_version_tuple(v) for v in value)
-    return None
-
-
-def _version_tuple(value: Any) -> tuple[int, ...]:
-    """``"3.13.10"``, ``"3.15.0a1"`` or ``(3, 13, 10)`` as a tuple of three ints."""
-    if isinstance(value, str):
-        match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", value.strip())
-        if match is None:
-            raise ValueError(f"not a version: {value!r}")
-        return tuple(int(part or 0) for part in match.groups())
-    return tuple(value)
-
-
-def fixed_in(issue: str) -> tuple[tuple[int, ...], ...]:
-    """First release of each branch with the fix for ``issue``."""
-    return _fixed_in_from_deviations(issue) or _FALLBACK_FIXES[issue][0]
+def _deviation(issue: str) -> dict[str, Any]:
+    for entry in DEVIATIONS:
+        if entry["id"] == issue:
+            return entry
+    raise KeyError(f"{issue} is not in implementation.deviations.DEVIATIONS")
 
 
 def stdlib_lacks(issue: str) -> Callable[[tuple[int, ...]], bool]:
-    """``applies`` for a Known: true when the stdlib of that Python lacks the fix."""
-    releases = fixed_in(issue)
+    """``applies`` for a Known: true when the stdlib of that Python still has the defect
+    (``implementation.deviations`` is the single source of the versions)."""
+    _deviation(issue)  # fail at import when the issue is not listed
 
     def lacks(version: tuple[int, ...]) -> bool:
-        version = tuple(version[:3])
-        for first in releases:
-            if tuple(first[:2]) == version[:2]:
-                return version < tuple(first)
-        newest = max(tuple(first[:2]) for first in releases)
-        return version[:2] < newest
+        return any(entry["id"] == issue for entry in active_deviations(tuple(version)))
 
     return lacks
 
 
 def fix(issue: str, keys: Sequence[str] = ("facts.*",)) -> Known:
     """The reference's deliberate fix of ``issue``, covering ``keys``."""
+    summary = " ".join(_deviation(issue)["summary"].split())
     return Known(
         tuple(keys),
-        f"the reference has the fix: {_FALLBACK_FIXES[issue][1]}",
+        f"the reference has the fix: {summary}",
         issue=issue,
         applies=stdlib_lacks(issue),
     )
 
 
+#: gh-70765: a two-word HTTP/0.9 request is answered without waiting for headers.
 H09_FIX = fix("gh-70765")
+#: gh-54930: error replies to malformed request lines carry a status line.
 STATUS_LINE_FIX = fix("gh-54930")
 
 

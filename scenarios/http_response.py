@@ -8,7 +8,7 @@ The ``Responses`` handler picks a sequence by path: ``GET /<name>`` runs ``seq_<
 
 from __future__ import annotations
 
-from scenarios._http_protocol_common import Row, register_rows, spec
+from scenarios._http_protocol_common import IDLE, Row, register_rows, spec
 
 FAMILY = "response"
 
@@ -89,7 +89,7 @@ ROWS = [
         version="1.1",
         path="sanity",
         server=spec("Responses", protocol="HTTP/1.1"),
-        idle=0.3,
+        idle=IDLE,
     ),
     Row(
         "nothing_keepalive",
@@ -117,7 +117,7 @@ ROWS = [
         "protocol_version 'HTTP/1.10' is sent as is, and compares >= 'HTTP/1.1' as a string: "
         "the connection is kept open.",
         server=spec("Responses", protocol="HTTP/1.10"),
-        idle=0.3,
+        idle=IDLE,
     ),
 ]
 
