@@ -11,6 +11,7 @@ from __future__ import annotations
 from harness.scenario import ServerSpec, scenario
 from scenarios._ss_common import (
     STREAM_ECHO_LINE,
+    exchange,
     handler,
     json_reply,
     serve,
@@ -188,4 +189,24 @@ async def finish_flush_error(run):
     client.reset()
     await run.exec("import scenarios.handlers.ss_basic as h; h.GATE.set()")
     run.record("second", await stream_exchange(run, b"second\n", half_close=False))
+    await stop(run, serve_id)
+
+
+@scenario(
+    "socketserver/stream_handler/slow_reader_with_timeout",
+    server=ServerSpec(handler=handler("SendBigSmallBuffer"), handler_attrs={"timeout": 5}),
+)
+async def slow_reader_with_timeout(run):
+    """Handler timeout=5 (the socket is then non-blocking inside), an 8 KiB send buffer and
+    a slow reader: one wfile.write of 1 MiB still delivers every byte (sendall, not send)."""
+    serve_id = await serve(run)
+    size = 1024 * 1024
+    async with await run.connect() as client:
+        sent, received = await exchange(
+            client, b"%d\n" % size, half_close=False, chunk=16384, read_pause=0.002
+        )
+    expected = (bytes(range(256)) * (size // 256))[:size]
+    run.record("sent", sent)
+    run.record("reply", received.summary())
+    run.expect(received.data == expected, "the slow reader gets the whole 1 MiB in order")
     await stop(run, serve_id)

@@ -160,6 +160,22 @@ async def silent_handler(run):
     await stop(run, serve_id)
 
 
+@scenario(
+    "socketserver/tcp/close_with_unread_data",
+    server=ServerSpec(handler=handler("PeekThenReturn")),
+    events="sequence",
+)
+async def close_with_unread_data(run):
+    """A handler returns without consuming what the client sent (it only peeks): shutdown
+    (SHUT_WR) sends FIN before close() resets, so the client reads EOF, not a reset (S9)."""
+    serve_id = await serve(run)
+    async with await run.connect() as client:
+        run.record("sent", await client.send(b"never read by the handler"))
+        run.record("closed", await run.wait_event("close_request", 1))
+        run.record("reply", (await client.recv_until_eof(timeout=5)).summary())
+    await stop(run, serve_id)
+
+
 # --- verify_request and handle_error -------------------------------------------------------
 
 

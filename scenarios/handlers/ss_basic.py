@@ -110,6 +110,23 @@ class SendBig(socketserver.StreamRequestHandler):
         note("wrote %d" % (count,))
 
 
+class SendBigSmallBuffer(SendBig):
+    """SendBig with an 8 KiB SO_SNDBUF, so that one send() cannot queue the whole reply
+    (a non-blocking send then returns a partial count)."""
+
+    def setup(self):
+        self.request.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+        SendBig.setup(self)
+
+
+class PeekThenReturn(socketserver.BaseRequestHandler):
+    """Wait until the client's data has arrived (MSG_PEEK: nothing is consumed), return."""
+
+    def handle(self):
+        peeked = self.request.recv(1, socket.MSG_PEEK)
+        note("peeked %d byte(s)" % (len(peeked),))
+
+
 class RaiseSystemExit(socketserver.StreamRequestHandler):
     """Read one line, then raise SystemExit (a BaseException, not an Exception)."""
 
