@@ -48,6 +48,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -830,6 +831,7 @@ class MutationRun:
         self.suite_note = ""
         self.suite_enabled = settings.with_suite
         self.stopped_early = False
+        self.interrupted = False
         self.started = time.monotonic()
         self.done = 0
         self.workdir = Path(tempfile.mkdtemp(prefix="mutants-"))
@@ -870,18 +872,29 @@ class MutationRun:
         import trio
 
         self._limiter = trio.CapacityLimiter(max(1, self.settings.jobs))
-        deadline = (
-            self.started + self.settings.budget_seconds
-            if self.settings.budget_seconds
-            else float("inf")
-        )
-        with trio.move_on_at(deadline) as scope:
-            await self._baseline_phase()
-            if self.scenarios:
-                await self._mutant_phase()
+        budget = self.settings.budget_seconds
+        remaining = budget - (time.monotonic() - self.started) if budget else float("inf")
+        with trio.move_on_after(max(0.0, remaining)) as scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._stop_on_signal, scope)
+                await self._baseline_phase()
+                if self.scenarios:
+                    await self._mutant_phase()
+                nursery.cancel_scope.cancel()
         if scope.cancelled_caught:
             self.stopped_early = True
-            self._say("budget spent: stopped; unfinished mutants are not-run")
+            why = "interrupted" if self.interrupted else "budget spent"
+            self._say(f"{why}: stopped; unfinished mutants are not-run")
+
+    async def _stop_on_signal(self, scope: Any) -> None:
+        """The first SIGINT/SIGTERM stops the run cleanly (a second one interrupts it)."""
+        import trio
+
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                self.interrupted = True
+                scope.cancel()
+                return
 
     async def _baseline_phase(self) -> None:
         import trio
@@ -1010,8 +1023,9 @@ class MutationRun:
         from harness.host import agent_environment
 
         argv = [self.baseline.python, "-c", _IMPORT_CHECK, self.settings.module, str(path)]
-        with trio.move_on_after(self.settings.import_timeout):
-            async with self._limiter:
+        done = None
+        async with self._limiter:
+            with trio.move_on_after(self.settings.import_timeout):
                 done = await trio.run_process(
                     argv,
                     capture_stdout=True,
@@ -1020,11 +1034,12 @@ class MutationRun:
                     env=agent_environment(),
                     cwd=str(path.parent),
                 )
-            if done.returncode == 0:
-                return ""
-            lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
-            return (lines[-1] if lines else f"exit status {done.returncode}")[:300]
-        return f"importing took over {self.settings.import_timeout:g} s"
+        if done is None:
+            return f"importing took over {self.settings.import_timeout:g} s"
+        if done.returncode == 0:
+            return ""
+        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        return (lines[-1] if lines else f"exit status {done.returncode}")[:300]
 
     async def _run_suite(self, path: Path) -> dict[str, Any]:
         """CPython's own suite with the module substituted: killed, survived or timeout."""
@@ -1055,8 +1070,8 @@ class MutationRun:
         started = time.monotonic()
         outcome: dict[str, Any] = {"status": "killed", "detail": "", "duration_s": 0.0}
         try:
-            with trio.move_on_after(self.settings.suite_timeout) as scope:
-                async with self._limiter:
+            async with self._limiter:
+                with trio.move_on_after(self.settings.suite_timeout) as scope:
                     done = await trio.run_process(
                         argv,
                         capture_stdout=True,
@@ -1255,6 +1270,33 @@ def write_reports(report: dict[str, Any], report_dir: Path) -> tuple[Path, Path]
 # ---------------------------------------------------------------------------------------
 
 
+def _clean_up_leftovers() -> bool:
+    """Report, then kill and reap, any process of ours still around; True if there was one."""
+    import psutil
+
+    from harness.host import kill_tree, leftovers, reap_pids
+
+    left = leftovers()
+    if not left["live"] and not left["zombies"]:
+        return False
+    described = []
+    for pid in left["live"]:
+        try:
+            described.append(f"{pid} {' '.join(psutil.Process(pid).cmdline())[:160]}")
+        except psutil.Error:
+            described.append(f"{pid} (gone)")
+    print(
+        f"mutate: processes left behind (now killed): live {described}, zombies {left['zombies']}",
+        file=sys.stderr,
+    )
+    me = {c.pid for c in psutil.Process().children()}
+    for pid in left["live"]:
+        if pid in me:  # a child of ours: kill it with what it started
+            reap_pids([pid, *kill_tree(pid)])
+    reap_pids(left["zombies"])
+    return True
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``tools/mutate.py``."""
     parser = argparse.ArgumentParser(
@@ -1360,7 +1402,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import trio
 
-    from harness.host import leftovers
     from harness.targets import parse_target
     from scenarios import select
 
@@ -1401,11 +1442,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(line, file=sys.stderr)
     print(f"report: {md_path} and {json_path}", file=sys.stderr)
-    left = leftovers()
-    if left["live"] or left["zombies"]:
-        print(f"mutate: processes left behind: {left}", file=sys.stderr)
+    if _clean_up_leftovers():
         return 3
-    return 130 if interrupted else 0
+    return 130 if interrupted or run.interrupted else 0
 
 
 if __name__ == "__main__":
