@@ -33,3 +33,19 @@ def test_explain_needs_every_key_covered_for_the_right_target_and_version():
     assert explain(["facts.zombies_after", "stderr"], known, "reference", (3, 11, 7)) is None
     assert explain(["facts.zombies_after"], known, "mine", (3, 11, 7)) is None
     assert explain(["facts.zombies_after"], known, "reference", (3, 99, 0)) is None
+
+
+def test_deviation_applies_only_where_the_servers_python_has_the_old_behaviour():
+    import pytest
+
+    from harness.errors import ScenarioError
+    from harness.known import deviation
+
+    known = deviation("gh-70765", keys=("facts.*",))
+    assert known.issue == "gh-70765" and known.targets == ("reference",)
+    assert known.covers("facts.reply", "reference", (3, 11, 7))
+    assert not known.covers("facts.reply", "reference", (3, 13, 10))
+    assert not known.covers("stderr", "reference", (3, 11, 7))
+    assert not known.covers("facts.reply", "mine", (3, 11, 7))
+    with pytest.raises(ScenarioError, match=r"not in implementation\.deviations"):
+        deviation("gh-1")
