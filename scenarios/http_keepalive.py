@@ -37,6 +37,8 @@ MATRIX = [
     ("1.0", "1.1", None, "an HTTP/1.0 request closes by default"),
     ("1.0", "1.1", "keep-alive", "keep-alive from a 1.0 client to a 1.1 server: stays open"),
     ("1.0", "1.1", "Keep-Alive", "odd case Keep-Alive from a 1.0 client: stays open"),
+    ("1.0", "1.1", "keep-alive, close", "the list is compared whole, so a 1.0 request closes"),
+    ("1.0", "1.1", "Keep-Alive, Upgrade", "not exactly keep-alive: a 1.0 request closes"),
     ("1.1", "1.0", None, "a 1.0 server closes after every request"),
     ("1.1", "1.0", "keep-alive", "a 1.0 server ignores keep-alive and closes"),
     ("1.0", "1.0", None, "HTTP/1.0 on both sides: closes"),
