@@ -20,6 +20,10 @@ DATAGRAM_COMMAND = f"{HANDLERS}:DatagramCommand"
 #: pending, a request is not handled). Short: the positive case ends the wait at once.
 NOT_YET = 0.3
 
+#: How long a call that the baseline finishes at once is given: long, because under load
+#: "at once" can take a while, and only an implementation that blocks pays the wait.
+PROMPTLY = 5.0
+
 #: Python run in the server process: wraps ``os.waitpid`` so that every child reaped by
 #: the server reports its exit code as a ``note`` event ("child reaped, exit code 1").
 WATCH_EXIT_CODES = """

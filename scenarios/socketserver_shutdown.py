@@ -12,6 +12,7 @@ from scenarios._ss_concurrency_common import (
     COMMAND,
     HANDLERS,
     NOT_YET,
+    PROMPTLY,
     WAIT_IN_SELECT,
     ask,
     hold,
@@ -78,8 +79,8 @@ async def twice(run):
     run.record("serve_forever", dict(await run.outcome(serve)))
     run.record("second", dict(await run.shutdown(timeout=2.0)))
     again = run.serve_forever(0.05)
-    run.record("serve_forever after the second", dict(await run.outcome(again, NOT_YET)))
-    run.record("reply", await ask(run, b"x", timeout=2.0))
+    run.record("serve_forever after the second", dict(await run.outcome(again, PROMPTLY)))
+    run.record("reply", await ask(run, b"x", timeout=NOT_YET))
     run.record("third", dict(await run.shutdown(timeout=2.0)))
     run.record("serve_forever at last", dict(await run.outcome(again, 2.0)))
     run.record("server_close", dict(await run.server_close()))

@@ -12,6 +12,7 @@ from scenarios._ss_concurrency_common import (
     COMMAND,
     DATAGRAM_COMMAND,
     NOT_YET,
+    PROMPTLY,
     ask,
     hold,
     release,
@@ -86,18 +87,22 @@ async def daemon_threads_true(run):
     run.record("stop", await run.stop_serving(serve))
 
 
-async def _close_while_handling(run):
+async def _close_while_handling(run, blocks: bool):
     """Hold one request, stop serve_forever, then server_close while the handler runs.
 
-    Records what server_close did within ``NOT_YET`` s, the held client's reply after its
-    release, and the final outcome of server_close.
+    Records what server_close did within a wait (``NOT_YET`` when the stdlib ``blocks``,
+    else ``PROMPTLY``), the held client's reply after its release, and the final outcome
+    of server_close.
     """
     serve = run.serve_forever(0.05)
     client = await hold(run, 0)
     run.record("shutdown", dict(await run.shutdown()))
     run.record("serve_forever", dict(await run.outcome(serve)))
     close = run.start("server_close")
-    run.record("server_close while handling", dict(await run.outcome(close, NOT_YET)))
+    run.record(
+        "server_close while handling",
+        dict(await run.outcome(close, NOT_YET if blocks else PROMPTLY)),
+    )
     run.record("held reply", await release(client))
     run.record("server_close at last", dict(await run.outcome(close, 5.0)))
     run.record("threads after", await _settle_threads(run, 0))
@@ -106,13 +111,13 @@ async def _close_while_handling(run):
 @scenario(f"{FAMILY}/block_on_close_true", server=threading_spec())
 async def block_on_close_true(run):
     """block_on_close=True (default): server_close waits for a running handler (S20)."""
-    await _close_while_handling(run)
+    await _close_while_handling(run, blocks=True)
 
 
 @scenario(f"{FAMILY}/block_on_close_false", server=threading_spec(block_on_close=False))
 async def block_on_close_false(run):
     """block_on_close=False: server_close returns at once; the handler still completes."""
-    await _close_while_handling(run)
+    await _close_while_handling(run, blocks=False)
 
 
 @scenario(
@@ -121,7 +126,7 @@ async def block_on_close_false(run):
 )
 async def block_on_close_daemon_threads(run):
     """daemon_threads=True: daemon threads are not waited for by server_close (S21)."""
-    await _close_while_handling(run)
+    await _close_while_handling(run, blocks=False)
 
 
 @scenario(
