@@ -367,4 +367,7 @@ def _exit(status: int) -> None:
 
 
 if __name__ == "__main__":
+    # Handlers ``import harness.agent`` to call ``emit``: they must get this module, the one
+    # that holds the event pipe, not a second copy.
+    sys.modules.setdefault("harness.agent", sys.modules["__main__"])
     main()

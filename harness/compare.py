@@ -30,7 +30,8 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     Only the observation itself and its ``facts`` are descended into: a fact, the event
     counts or the stderr text each show as one key with its whole value.
     """
-    if isinstance(value, dict) and value and prefix in _DESCEND:
+    if isinstance(value, dict) and prefix in _DESCEND:
+        # An empty dict here adds no key: ``facts: {}`` is just no facts.
         out: dict[str, Any] = {}
         for key, item in value.items():
             out.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))

@@ -44,3 +44,19 @@ async def forking_error(run):
     run.expect(after["zombies"] == 0, "a finished child is reaped while serve_forever runs")
     run.record("stop", await run.stop_serving(serve))
     run.record("after close", await run.sample())
+
+
+@scenario(
+    "socketserver/smoke/handler_emits",
+    server=ServerSpec("TCPServer", handler="scenarios.handlers.stream:Note"),
+)
+async def handler_emits(run):
+    """A handler's own events (harness.agent.emit) reach the harness."""
+    async with await run.connect() as client:
+        await client.send(b"x\n")
+        run.record("handled", dict(await run.call("handle_request")))
+        run.record("reply", (await client.recv_until_eof()).summary())
+    run.expect(
+        [e.get("note") for e in run.events("note")] == ["handled in Note"],
+        "the handler's note event arrives",
+    )

@@ -27,3 +27,13 @@ class Raise(socketserver.StreamRequestHandler):
     def handle(self):
         self.rfile.readline()
         raise ValueError("boom from handler")
+
+
+class Note(socketserver.StreamRequestHandler):
+    """Report a note event through ``harness.agent.emit``, then echo one line."""
+
+    def handle(self):
+        from harness.agent import emit
+
+        emit("note", note="handled in %s" % type(self).__mro__[1].__name__)
+        self.wfile.write(self.rfile.readline())
