@@ -9,23 +9,15 @@ when each handler finishes: that is how scenarios order concurrent requests with
 
 import os
 import socketserver
-import sys
 import threading
 
 
-def emit(ev, **fields):
-    """Report an event through the agent (a no-op outside the harness).
+try:
+    from harness.agent import emit
+except ImportError:  # outside the harness: nothing to report to
 
-    The agent runs as ``python -m harness.agent``, so its live ``emit`` is the one in
-    ``__main__``; a fresh ``import harness.agent`` would hold an unset event fd.
-    """
-    real = getattr(sys.modules.get("__main__"), "emit", None)
-    if real is None:
-        try:
-            from harness.agent import emit as real
-        except ImportError:
-            return
-    real(ev, **fields)
+    def emit(ev, **fields):
+        """No harness, no events."""
 
 
 class Command(socketserver.StreamRequestHandler):
