@@ -11,7 +11,6 @@ import os
 import socketserver
 import threading
 
-
 try:
     from harness.agent import emit
 except ImportError:  # outside the harness: nothing to report to
