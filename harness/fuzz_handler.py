@@ -33,13 +33,13 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.database import DirectoryBasedExampleDatabase
 
 from harness.errors import HarnessError
 from harness.fuzz import Case, cases
-from harness.fuzz_run import FuzzServer, save_reproducer
+from harness.fuzz_run import FuzzServer, TimeUp, save_reproducer
 from harness.reports import json_report, markdown
 from harness.scenario import ServerSpec
 from harness.targets import PROJECT_ROOT, Target, parse_target
@@ -154,6 +154,7 @@ class HandlerFuzzer:
         self._deadline = float("inf")
         self._started = 0.0
         self._last_progress = 0.0
+        self._expected = self._seen_done = self._scan_index = 0
 
     async def _start(self, nursery: trio.Nursery) -> None:
         if self.server.agent is None:
@@ -161,6 +162,7 @@ class HandlerFuzzer:
         else:
             await self.server.restart()
         self.outcome.python = self.server.python
+        self._expected = self._seen_done = self._scan_index = 0
         self._base = await self._settled(None)
         if not self._first:
             self._first = dict(self._base)
@@ -178,6 +180,27 @@ class HandlerFuzzer:
                 return now
             await trio.sleep(0.005)
 
+    def _scan(self) -> None:
+        agent = self.server.agent
+        if agent is None:
+            return
+        events = agent.events
+        while self._scan_index < len(events):
+            if events[self._scan_index].get("ev") == "shutdown_request":
+                self._seen_done += 1
+            self._scan_index += 1
+
+    async def _wait_done(self, agent: Any) -> bool:
+        deadline = time.monotonic() + self.config.hang_after
+        while True:
+            self._scan()
+            if self._seen_done >= self._expected:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0 or not agent.alive():
+                return False
+            await agent.wait_for(lambda e: True, left, len(agent.events))
+
     async def detect(self, case: Case) -> tuple[str, str] | None:
         """Run one case; ``(kind, detail)`` of what went wrong, or None."""
         server = self.server
@@ -185,9 +208,12 @@ class HandlerFuzzer:
             await self._start(self._nursery)
         agent = server.agent
         assert agent is not None
+        self._scan()
         if len(agent.events) > 5000:
             del agent.events[:]
+            self._scan_index = 0
         start = len(agent.events)
+        self._expected += len(case.datagrams) if case.family == "datagram" else 1
         results = await server.run([case])
         self.outcome.cases += 1
         result = results[0]
@@ -200,12 +226,9 @@ class HandlerFuzzer:
         if not agent.alive():
             await self._start(self._nursery)
             return ("crash", "the server process died")
-        # Let the handler finish: one shutdown_request per request (datagram servers too).
-        done = await agent.wait_for(
-            lambda e: e.get("ev") in ("shutdown_request", "close_request"),
-            self.config.hang_after,
-            start,
-        )
+        # Let the handler finish: one shutdown_request per request (datagram servers too),
+        # counted over the whole run, so a late event of the case before cannot count.
+        done = await self._wait_done(agent)
         events = agent.events[start:]
         errors = [e for e in events if e.get("ev") == "handle_error"]
         if not agent.alive():
@@ -218,7 +241,7 @@ class HandlerFuzzer:
         if errors:
             first = errors[0]
             return ("exception", f"{first.get('type')}: {first.get('message', '')}")
-        if done is None:
+        if not done:
             accepted = any(e.get("ev") in ("verify_request", "process_request") for e in events)
             await self._start(self._nursery)
             if accepted:
@@ -249,7 +272,7 @@ class HandlerFuzzer:
                     raise _Found(self._last[1])
                 return
         elif now > self._deadline:
-            return
+            raise TimeUp()
         found = trio.from_thread.run(self.detect, case)
         if now - self._last_progress > 2.0:
             self._last_progress = now
@@ -285,6 +308,7 @@ class HandlerFuzzer:
             phases=phases,
             report_multiple_bugs=False,
             print_blob=False,
+            verbosity=Verbosity.quiet,
         )
         @given(cases(family, allow_open=False))
         def fuzz_handler_case(case: Case) -> None:
@@ -336,7 +360,7 @@ class HandlerFuzzer:
                 while len(self.outcome.findings) < config.max_findings:
                     if time.monotonic() > self._deadline or (left is not None and left <= 0):
                         break
-                    size = 50 if left is None else min(50, left)
+                    size = 100_000 if left is None else left
                     before = self.outcome.cases
                     try:
                         await trio.to_thread.run_sync(
@@ -344,6 +368,8 @@ class HandlerFuzzer:
                         )
                     except _Found:
                         pass
+                    except TimeUp:
+                        break
                     except Exception as exc:
                         if self._last is None:
                             raise HarnessError(f"hypothesis failed: {exc!r}") from exc

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.database import DirectoryBasedExampleDatabase
 
@@ -505,6 +505,11 @@ class _Found(AssertionError):
     """Raised inside the hypothesis test to make it shrink a new difference."""
 
 
+class TimeUp(BaseException):
+    """Raised inside a hypothesis test when the time budget is spent: hypothesis lets a
+    BaseException through at once, without shrinking."""
+
+
 class Fuzzer:
     """Runs the differential fuzz loop of one ``FuzzConfig``."""
 
@@ -572,7 +577,7 @@ class Fuzzer:
                     raise _Found("difference (shrink budget spent)")
                 return
         elif now > self._deadline:
-            return
+            raise TimeUp()
         cases = [variant for case in batch for variant in expand(case)]
         self.outcome.examples += 1
         results = trio.from_thread.run(self.compare_cases, cases)
@@ -619,7 +624,7 @@ class Fuzzer:
             phases=phases,
             report_multiple_bugs=False,
             print_blob=False,
-            verbosity=settings.default.verbosity,
+            verbosity=Verbosity.quiet,
         )
         @given(case_batches(self.config.family, self.config.batch_size))
         def fuzz_batch(batch: list[Case]) -> None:
@@ -703,13 +708,15 @@ class Fuzzer:
                 break
             if examples_left is not None and examples_left <= 0:
                 break
-            size = 25 if examples_left is None else min(25, examples_left)
+            size = 100_000 if examples_left is None else examples_left
             before = self.outcome.examples
             run_seed = config.seed * 100_003 + chunk
             try:
                 await trio.to_thread.run_sync(self._hypothesis_run, size, run_seed, chunk == 0)
             except _Found:
                 pass
+            except TimeUp:
+                break
             except Exception as exc:  # hypothesis's Flaky and friends: the case still counts
                 if self._last_failure is None:
                     raise HarnessError(f"hypothesis failed: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,226 @@
+"""The fuzzer: strategies (fast, no processes), then real fuzz runs over real sockets."""
+
+import json
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from harness import fuzz
+from harness.fuzz import Case
+from harness.fuzz_handler import invalid_http
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def harness(*args, timeout=150):
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+# --- strategies ------------------------------------------------------------------------
+
+
+@FAST
+@given(fuzz.limit_requests())
+def test_limit_requests_sit_on_a_limit(data):
+    lines = data.split(b"\r\n")
+    request_line = len(lines[0]) + 2
+    headers = [line for line in lines[1:] if line]
+    longest = max((len(h) + 2 for h in headers), default=0)
+    on_line = abs(request_line - fuzz.REQUEST_LINE_LIMIT) <= 2
+    on_count = abs(len(headers) - fuzz.HEADER_COUNT_LIMIT) <= 2
+    on_header = abs(longest - fuzz.HEADER_LINE_LIMIT) <= 2
+    assert on_line or on_count or on_header
+
+
+@FAST
+@given(fuzz.http_requests())
+def test_http_requests_render_the_grammar(request):
+    data = request.render()
+    assert data.startswith(request.prefix + request.method)
+    assert request.line_end + request.line_end in data or request.headers
+    assert data.endswith(request.body)
+
+
+@FAST
+@given(st.binary(min_size=1, max_size=40), st.data())
+def test_mutations_edit_bytes(data, draw):
+    mutated = draw.draw(fuzz.mutations(data))
+    assert isinstance(mutated, bytes)
+
+
+def test_apply_mutation_each_op():
+    data = b"GET / HTTP/1.0"
+    assert fuzz.apply_mutation(data, "insert", 3, b"\r") == b"GET\r / HTTP/1.0"
+    assert fuzz.apply_mutation(data, "delete", 0, b"") == b"ET / HTTP/1.0"
+    assert fuzz.apply_mutation(data, "swapcase", 0, b"") == b"gET / HTTP/1.0"
+    assert fuzz.apply_mutation(data, "percent", 4, b"") == b"GET %2F HTTP/1.0"
+    assert fuzz.apply_mutation(data, "truncate", 5, b"") == b"GET /"
+    assert fuzz.apply_mutation(data, "replace", 3, b"\t") == b"GET\t/ HTTP/1.0"
+
+
+@FAST
+@given(fuzz.http_payloads().flatmap(lambda d: st.tuples(st.just(d), fuzz.schedules(d))))
+def test_schedules_cut_the_data_whole(pair):
+    data, (splits, pause, end) = pair
+    case = Case("http", data, splits, pause, end)
+    assert b"".join(case.pieces()) == data
+    assert end in fuzz.ENDINGS
+    assert pause in (0.0, 0.001, 0.01)
+
+
+@FAST
+@given(fuzz.datagrams())
+def test_datagrams_sit_around_a_size(data):
+    anchors = (0, 1, fuzz.MAX_PACKET_SIZE, 2 * fuzz.MAX_PACKET_SIZE, 65507)
+    assert min(abs(len(data) - a) for a in anchors) <= 2
+
+
+@FAST
+@given(fuzz.cases("http"))
+def test_case_json_round_trip_and_expand(case):
+    assert Case.from_json(json.loads(json.dumps(case.to_json()))) == case
+    variants = fuzz.expand(case)
+    assert variants[0] == case
+    assert all(b"".join(v.pieces()) == v.data for v in variants)
+    assert len({(v.data, v.splits, v.pause, v.end) for v in variants}) == len(variants)
+
+
+@FAST
+@given(fuzz.valid_http_requests())
+def test_valid_requests_have_a_good_request_line(data):
+    words = data.split(b"\r\n", 1)[0].split(b" ")
+    if data.startswith(tuple(m + b" " for m in fuzz.METHODS[:7])) and len(words) == 3:
+        assert words[2] in (b"HTTP/1.0", b"HTTP/1.1")
+
+
+def test_invalid_http_uses_h11():
+    request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    good = b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    assert invalid_http(request, good, closed=True) is None
+    bad = b"HTTP/1.0 200 OK\r\nBad Name: 1\r\nContent-Length: 2\r\n\r\nok"
+    assert invalid_http(request, bad, closed=True).startswith("h11:")
+    assert invalid_http(b"GET /\r\n", b"<html>", closed=True) is None  # HTTP/0.9: not judged
+
+
+# --- real runs ---------------------------------------------------------------------------
+
+
+def test_stdlib_against_itself_finds_nothing(tmp_path):
+    result = harness(
+        "fuzz", "--target", "name=again", "--duration", "6", "--report-dir", str(tmp_path)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["schema"] == 1
+    assert report["counts"] == {"same": 1}
+    assert report["results"][0]["scenario"] == "fuzz/http/all"
+    assert report["fuzz"]["cases"] > 100
+    assert "cases" in result.stderr  # progress lines
+
+
+def test_batch_mode_against_itself_finds_nothing(tmp_path):
+    result = harness(
+        "fuzz",
+        "--target",
+        "name=again",
+        "--batch",
+        "--max-examples",
+        "20",
+        "--report-dir",
+        str(tmp_path),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads((tmp_path / "report.json").read_text())["fuzz"]["mode"] == "batch"
+
+
+def test_planted_request_line_bug_is_found_shrunk_saved_replayed(tmp_path):
+    stdlib = Path(sysconfig.get_paths()["stdlib"]) / "http" / "server.py"
+    mutant = tmp_path / "server.py"
+    source = stdlib.read_text()
+    assert "if len(self.raw_requestline) > 65536:" in source
+    mutant.write_text(source.replace("> 65536:", "> 65535:", 1))
+    reports = tmp_path / "reports"
+    target = f"name=mutant,http.server={mutant}"
+    result = harness(
+        "fuzz",
+        "--target",
+        target,
+        "--duration",
+        "60",
+        "--max-findings",
+        "1",
+        "--shrink-seconds",
+        "15",
+        "--report-dir",
+        str(reports),
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    report = json.loads((reports / "report.json").read_text())
+    row = report["results"][0]
+    assert row["verdict"] == "differs"
+    assert row["scenario"].startswith("fuzz/http/")
+    files = [Path(p) for p in report["fuzz"]["reproducers"]]
+    assert len(files) == 1
+    saved = json.loads(files[0].read_text())
+    case = Case.from_json(saved["case"])
+    first_line = case.data.split(b"\n", 1)[0]
+    assert len(first_line) + 1 in (65536, 65535)  # shrunk onto the limit the mutant moved
+    assert saved["targets"]["target"] == target
+    assert harness("replay", str(files[0])).returncode == 1
+    assert harness("replay", str(files[0]), "--target", "name=again").returncode == 0
+
+
+EXAMPLES = {
+    "bug_exception": "exception",
+    "bug_hang": "hang",
+    "bug_fd_leak": "fd-leak",
+    "bug_thread_leak": "thread-leak",
+    "bug_invalid_response": "invalid-http",
+    "bug_crash": "crash",
+}
+
+
+@pytest.mark.parametrize("module", sorted(EXAMPLES))
+def test_handler_fuzzer_finds_planted_bug(module, tmp_path):
+    result = harness(
+        "fuzz",
+        "--handler",
+        f"examples.{module}:Handler",
+        "--server",
+        "http.server:ThreadingHTTPServer",
+        "--duration",
+        "40",
+        "--max-findings",
+        "1",
+        "--shrink-seconds",
+        "3",
+        "--report-dir",
+        str(tmp_path),
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    kinds = [f["kind"] for f in report["fuzz"]["findings"]]
+    assert kinds == [EXAMPLES[module]], result.stdout
+    if module in ("bug_exception", "bug_invalid_response"):
+        replayed = harness("replay", report["fuzz"]["findings"][0]["reproducer"])
+        assert replayed.returncode == 1, replayed.stdout + replayed.stderr
+
+
+def test_bad_usage_exits_2(tmp_path):
+    assert harness("fuzz", "--family", "nope").returncode == 2
+    assert harness("fuzz", "--handler", "nocolon", "--server", "TCPServer").returncode == 2
+    assert harness("replay", str(tmp_path / "missing.json")).returncode == 2
+    shutil.rmtree(tmp_path, ignore_errors=True)
