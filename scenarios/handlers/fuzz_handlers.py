@@ -127,6 +127,7 @@ class RecordingMixIn:
 class _ThreadedRecording(RecordingMixIn):
     #: Many cases connect at once; the default backlog of 5 would drop SYNs (1 s retries).
     request_queue_size = 256
+
     def process_request_thread(self, request, client_address):
         key = self.record_start(client_address)
         try:
