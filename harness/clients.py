@@ -132,11 +132,14 @@ class StreamClient:
         chunk: int = 65536,
         pause: float = 0.0,
         idle: float | None = None,
+        first_byte: float | None = None,
     ) -> Received:
         """Read until EOF, reset, ``limit`` bytes, or ``timeout`` seconds in all.
 
         A slow reader passes a small ``chunk`` and a ``pause`` between reads. With ``idle``
-        the read also ends (``end="idle"``) after that long without new bytes.
+        the read also ends (``end="idle"``) after that long without new bytes; the wait
+        for the first byte is ``first_byte`` (default: ``idle``), so that a server slow to
+        start its reply on a busy machine is not taken for a silent one.
         """
         parts: list[bytes] = []
         total = 0
@@ -147,7 +150,8 @@ class StreamClient:
                     if idle is None:
                         data = await self.sock.recv(chunk)
                     else:
-                        with trio.move_on_after(idle) as scope:
+                        wait = idle if parts or first_byte is None else first_byte
+                        with trio.move_on_after(wait) as scope:
                             data = await self.sock.recv(chunk)
                         if scope.cancelled_caught:
                             end = "idle"

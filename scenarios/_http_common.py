@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.clients import Received
+from harness.clients import Received, render_bytes
 from harness.observation import normalize_http
 from harness.scenario import Run
 
@@ -17,13 +17,29 @@ from harness.scenario import Run
 #: byte per send, and in two pieces split inside the request line.
 SCHEDULES = ("whole", "bytewise", "split")
 
+#: How long ``exchange`` waits for the first byte of a reply when it reads with ``idle``:
+#: long enough for a loaded machine, paid in full only by a server that stays silent.
+FIRST_BYTE = 2.0
+
 
 def reply_record(received: Received, inline: int = 16384) -> dict[str, Any]:
-    """A reply as a fact: the normalized text (or a digest when long) and how it ended."""
-    if len(received.data) <= inline:
-        text = normalize_http(received.data.decode("latin-1"))
-        return {"reply": text, "end": received.end}
-    return {**received.summary(inline), "end": received.end}
+    """A reply as a fact: the normalized text and how it ended.
+
+    A reply longer than ``inline`` keeps its head (up to the first blank line) as
+    normalized text and is summarised after it by length and digest, so that a Date
+    header in the head does not make a long reply differ from run to run.
+    """
+    data = received.data
+    if len(data) <= inline:
+        return {"reply": normalize_http(data.decode("latin-1")), "end": received.end}
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep or len(head) > inline:
+        head, body = b"", data
+    return {
+        "reply": normalize_http((head + sep).decode("latin-1")),
+        "body": render_bytes(body, inline=0),
+        "end": received.end,
+    }
 
 
 async def exchange(
@@ -38,7 +54,7 @@ async def exchange(
     """Send ``request`` on a new connection and read the reply until EOF.
 
     ``idle`` ends the read after that long without bytes (``end="idle"``): for keep-alive
-    replies and for servers that wait for more. ``half_close`` shuts the client's write
+    replies and for servers that wait for more; the first byte gets ``FIRST_BYTE``. ``half_close`` shuts the client's write
     side after sending. Returns the record of ``reply_record`` plus ``sent``.
     """
     split: Any = None
@@ -52,7 +68,8 @@ async def exchange(
         sent = await client.send(request, split=split)
         if half_close:
             client.shutdown_write()
-        received = await client.recv_until_eof(timeout=timeout, idle=idle)
+        first_byte = None if idle is None else max(idle, FIRST_BYTE)
+        received = await client.recv_until_eof(timeout=timeout, idle=idle, first_byte=first_byte)
     record = reply_record(received)
     record["sent"] = sent
     return record

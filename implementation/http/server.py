@@ -770,7 +770,8 @@ class SimpleHTTPRequestHandler(BaseHTTPRequestHandler):
 
     def _find_index_page(self, directory):
         """Return the first index page present in ``directory``, or None."""
-        names = getattr(self, "index_pages", _DEFAULT_INDEX_PAGES)
+        # Before 3.12 the names are fixed: a subclass's ``index_pages`` is not consulted.
+        names = self.index_pages if _INDEX_PAGES_ATTRIBUTE else _DEFAULT_INDEX_PAGES
         present = os.path.isfile if _INDEX_MUST_BE_FILE else os.path.exists
         for name in names:
             candidate = os.path.join(directory, name)
