@@ -27,6 +27,13 @@ ROWS = [
         "'..' climbing to files just outside the served root: each 404 (F5).",
     ),
     Row(
+        "relative_dotdot",
+        [get("../secret.txt"), get("../outside/secret.txt"), get("%2e%2e/secret.txt"), get("..")],
+        "A target without the leading '/': normpath keeps a leading '..' there, so only the "
+        "'..' check in translate_path keeps these inside the root (404, and '..' is the "
+        "root: 301).",
+    ),
+    Row(
         "encoded_dotdot",
         [get("/%2e%2e/a.txt"), get("/%2e%2e/secret.txt"), get("/%2E%2E/%2E%2E/outside/secret.txt")],
         "Percent-encoded '..' (%2e%2e, %2E%2E): unquoted then normalized away; /%2e%2e/a.txt "

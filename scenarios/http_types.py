@@ -26,6 +26,7 @@ NAMES = (
     "compress.Z",
     "compress.z",
     "data.bz2",
+    "data.BZ2",
     "data.tar.bz2",
     "data.xz",
     "data.XZ",
@@ -90,8 +91,9 @@ ROWS = [
     ),
     Row(
         "bz2_xz",
-        fetch("data.bz2", "data.tar.bz2", "data.xz", "data.XZ"),
-        "extensions_map: .bz2 application/x-bzip2, .xz application/x-xz (also upper-case).",
+        fetch("data.bz2", "data.BZ2", "data.tar.bz2", "data.xz", "data.XZ"),
+        "extensions_map: .bz2 application/x-bzip2, .xz application/x-xz; upper-case .BZ2 "
+        "only through the lower-cased lookup (mimetypes does not know it).",
     ),
     Row(
         "no_extension",
