@@ -376,16 +376,21 @@ def _http09_no_wait(case: Case, base: dict[str, Any], got: dict[str, Any], keys:
     )
 
 
+_ERROR_HEAD = re.compile(
+    r"HTTP/1\.[01] (?:400|505) [^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n(?=<!DOCTYPE HTML>)"
+)
+
+
 def _bare_error_gets_status_line(
     case: Case, base: dict[str, Any], got: dict[str, Any], keys: list[str]
 ) -> bool:
     base_reply, got_reply = str(base.get("reply", "")), str(got.get("reply", ""))
-    if set(keys) - {"reply", "stderr", "end"}:
+    if set(keys) - {"reply", "stderr", "end"} or "reply" not in keys:
         return False
-    if base_reply.startswith("HTTP/") or not re.match(r"HTTP/1\.[01] (400|505) ", got_reply):
-        return False
-    body = got_reply.split("\r\n\r\n", 1)[-1]
-    return body == base_reply or not base_reply
+    # Take out every status line + header block that precedes an error page; what is left
+    # must be the baseline's reply (pipelined replies before it included).
+    stripped = _ERROR_HEAD.sub("", got_reply)
+    return stripped != got_reply and stripped == base_reply
 
 
 #: Every deviation the fuzzer can recognise; a run uses those that the target declares
