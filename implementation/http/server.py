@@ -456,10 +456,16 @@ class BaseHTTPRequestHandler(socketserver.StreamRequestHandler):
         try:
             line = _parse_request_line(self.requestline, self.protocol_version)
         except _RequestLineRefused as refusal:
-            # gh-54930: without this the reply would be formatted as HTTP/0.9, i.e. a
-            # bare HTML page with no status line, which no HTTP/1.x client can read.
+            line, refused = None, refusal
+        else:
+            refused = None
+        if refused is not None:
+            # Answered outside the ``except`` block: an error while sending (a client gone)
+            # must not show our private exception chained in handle_error's traceback.
+            # gh-54930: without the empty version the reply would be formatted as HTTP/0.9,
+            # a bare HTML page with no status line, which no HTTP/1.x client can read.
             self.request_version = ""
-            self.send_error(refusal.status, refusal.reason)
+            self.send_error(refused.status, refused.reason)
             return False
         if line is None:
             return False
