@@ -8,8 +8,8 @@
   body, ``serve_rows``: build the tree, ``serve_forever``, send each request on a new
   connection with ``exchange`` and record each reply.
 - Known differences: the deliberate deviations of the reference ``http.server``, with the
-  CPython versions that carry each fix, taken from ``implementation.deviations`` when it
-  has them (one place for versions), else from the table below.
+  CPython versions that carry each fix, taken from ``implementation.deviations`` (one
+  place for versions).
 """
 
 from __future__ import annotations
@@ -315,52 +315,34 @@ def expect_status(*codes: int) -> Callable[[Run, list[dict[str, Any]]], None]:
 
 # --- the reference's deliberate deviations ----------------------------------------------
 
-#: issue -> (what the reference does, the first releases carrying the fix per minor
-#: version). A running version below the fix of its minor (or of a minor without the
-#: fix) behaves the old way, which the reference does not reproduce.
-FIXED_IN: dict[str, tuple[str, tuple[tuple[int, ...], ...]]] = {
-    "gh-134098": (
-        "the reference checks a trailing '/' after unquoting: /dir%2f is not redirected "
-        "and /file%2f is not a file",
-        ((3, 13, 4), (3, 14, 0)),
-    ),
-    "gh-133889": (
-        "the reference's listing title shows the path only, not the query or fragment",
-        ((3, 13, 4), (3, 14, 0)),
-    ),
-}
 
+def _listed(issue: str) -> dict[str, Any] | None:
+    """The entry of ``implementation.deviations.DEVIATIONS`` for ``issue``, if any."""
+    from implementation import deviations
 
-def _fixed_versions(issue: str) -> tuple[tuple[int, ...], ...]:
-    """Releases that carry the fix for ``issue``: implementation.deviations, or FIXED_IN."""
-    try:
-        from implementation import deviations  # type: ignore[attr-defined]
-    except ImportError:
-        return FIXED_IN[issue][1]
-    for item in getattr(deviations, "DEVIATIONS", ()):
-        data = item if isinstance(item, dict) else getattr(item, "__dict__", {})
-        if issue in (data.get("issue"), data.get("id"), getattr(item, "issue", None)):
-            fixed = data.get("fixed_in") or getattr(item, "fixed_in", None)
-            if fixed:
-                return tuple(tuple(v) for v in fixed)
-    return FIXED_IN[issue][1]
-
-
-def unfixed(issue: str) -> Callable[[tuple[int, ...]], bool]:
-    """``applies`` for a Known: the running version predates the fix of ``issue``."""
-    fixed = _fixed_versions(issue)
-
-    def applies(version: tuple[int, ...]) -> bool:
-        version = tuple(version[:3])
-        same_minor = [f for f in fixed if f[:2] == version[:2]]
-        if same_minor:
-            return version < same_minor[0]
-        later = [f for f in fixed if f[:2] < version[:2]]
-        return not later
-
-    return applies
+    return next((entry for entry in deviations.DEVIATIONS if entry["id"] == issue), None)
 
 
 def deviation(issue: str, keys: tuple[str, ...] = ("facts.*", "stderr")) -> Known:
-    """The Known for the reference's fix of ``issue`` on versions that predate it."""
-    return Known(keys, FIXED_IN[issue][0], issue=issue, applies=unfixed(issue))
+    """The Known for a deliberate deviation of the reference, from implementation.deviations.
+
+    It applies on the versions whose stdlib still has the defect (``active_deviations``),
+    so the versions come from one place. An issue the reference does not list (it follows
+    the stdlib there) gives a Known that never applies: a difference shows as one.
+    """
+    entry = _listed(issue)
+    if entry is None:
+        return Known(
+            keys,
+            f"{issue} is version-dependent in CPython, but the reference follows the running "
+            "stdlib there (not in implementation.deviations)",
+            issue=issue,
+            applies=lambda version: False,
+        )
+
+    def applies(version: tuple[int, ...]) -> bool:
+        from implementation.deviations import active_deviations
+
+        return any(active["id"] == issue for active in active_deviations(tuple(version)))
+
+    return Known(keys, entry["summary"], issue=issue, applies=applies)
