@@ -31,7 +31,7 @@ HOSTILE_NAMES = (
     "question?.txt",
     "semi;colon.txt",
     "&amp;.txt",
-    "<script>alert(1)</script>",
+    "<script>alert(1)<\\script>",
     "tab\there.txt",
     "new\nline.txt",
     "ctrl\x01\x7f.txt",
