@@ -71,7 +71,7 @@ TREE = (
     Dir("ronly", mode=0o444),
 )
 
-MANY = (*STANDARD, *(File(f"many/file{n:04d}.txt", b"") for n in range(400)))
+MANY = (*STANDARD, *(File(f"many/file{n:04d}.txt", b"") for n in range(250)))
 
 
 ROWS = [
@@ -138,7 +138,7 @@ ROWS = [
     Row(
         "many_entries",
         get("/many/"),
-        "400 entries: the page is long (the body recorded as length and digest).",
+        "250 entries: the page is long (the body recorded as length and digest).",
         long=True,
         tree=MANY,
     ),
