@@ -28,7 +28,7 @@ def main() -> None:
     for batch in (False, True):
         with tempfile.TemporaryDirectory() as tmp:
             config = FuzzConfig(
-                target=parse_target("name=again"),
+                target=parse_target("name=again,modules=stdlib"),
                 baseline=parse_target("stdlib"),
                 family=args.family,
                 duration=args.duration,

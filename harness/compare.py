@@ -78,7 +78,10 @@ def readable_diff(baseline: dict[str, Any], target: dict[str, Any], names: tuple
 
 
 def explain(
-    keys: Iterable[str], known: Iterable[Known], target: str, version: tuple[int, ...]
+    keys: Iterable[str],
+    known: Iterable[Known],
+    target: str | Iterable[str],
+    version: tuple[int, ...],
 ) -> list[Known] | None:
     """The known differences covering every key, or None if some key is unexplained."""
     used: list[Known] = []

@@ -47,7 +47,7 @@ from harness.fuzz import FAMILIES, Case, case_batches, expand
 from harness.host import AgentProcess, make_workdir
 from harness.observation import normalize_http, normalize_text
 from harness.scenario import ServerSpec
-from harness.targets import PROJECT_ROOT, Target, parse_target
+from harness.targets import PROJECT_ROOT, Target, interpreter_version, parse_target
 
 HANDLERS = "scenarios.handlers.fuzz_handlers"
 
@@ -410,18 +410,15 @@ DEVIATIONS: tuple[Deviation, ...] = (
 
 
 def active_deviations(target: Target) -> list[Deviation]:
-    """The deviations ``target`` declares: for the reference (or any target whose modules
-    come from ``implementation``), the issues named in ``implementation/deviations.py``."""
-    modules = " ".join(target.module_map.values())
-    if "implementation" not in modules:
+    """The deviations that explain differences of ``target``: for a target running the
+    reference's modules, those ``implementation.deviations`` lists as active on the
+    target's interpreter (the stdlib there still has the old behaviour)."""
+    if "reference" not in target.labels:
         return []
-    path = PROJECT_ROOT / "implementation" / "deviations.py"
-    try:
-        text = path.read_text()
-    except OSError:
-        # The list does not exist yet: the fixes the reference's own source cites count.
-        text = " ".join(d.issue for d in DEVIATIONS)
-    named = set(re.findall(r"gh-\d+", text))
+    from implementation import deviations
+
+    version = interpreter_version(target.python)
+    named = {entry["id"] for entry in deviations.active_deviations(version)}
     return [d for d in DEVIATIONS if d.issue in named]
 
 

@@ -99,10 +99,15 @@ class Known:
     targets: tuple[str, ...] = ("reference",)
     applies: Callable[[tuple[int, ...]], bool] = lambda version: True
 
-    def covers(self, key: str, target: str, version: tuple[int, ...]) -> bool:
-        """Whether this explains a difference at ``key`` for ``target`` on ``version``."""
+    def covers(self, key: str, target: str | Iterable[str], version: tuple[int, ...]) -> bool:
+        """Whether this explains a difference at ``key`` for ``target`` on ``version``.
+
+        ``target`` is a target name or the set of its labels (``Target.labels``: its name,
+        and ``reference`` when it runs the reference's modules under any name).
+        """
+        labels = {target} if isinstance(target, str) else set(target)
         return (
-            (not self.targets or target in self.targets)
+            (not self.targets or bool(labels & set(self.targets)))
             and self.applies(version)
             and any(fnmatch.fnmatchcase(key, pattern) for pattern in self.keys)
         )

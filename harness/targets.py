@@ -41,6 +41,13 @@ class Target:
         """The substitutions as a dict, stdlib name to module name or file path."""
         return dict(self.modules)
 
+    @property
+    def labels(self) -> frozenset[str]:
+        """Its name, plus ``reference``/``stdlib`` when it runs those modules."""
+        found = {self.name}
+        found.update(n for n, t in BUILTIN.items() if t.modules == self.modules)
+        return frozenset(found)
+
     def describe(self) -> dict[str, object]:
         """A JSON-friendly description, as written into reports."""
         return {"name": self.name, "modules": self.module_map, "python": self.python}
@@ -122,8 +129,7 @@ def parse_target(spec: str) -> Target:
             raise UsageError(f"modules={base} and a module key together in {spec!r}: use one")
         return Target(name, BUILTIN[base].modules, python)
     if not modules:
-        # TODO(flip when the catalog work lands): a spec naming no module runs the reference.
-        return Target(name, (BUILTIN.get(name) or BUILTIN["stdlib"]).modules, python)
+        return Target(name, (BUILTIN.get(name) or BUILTIN["reference"]).modules, python)
     return Target(name, tuple(modules), python)
 
 

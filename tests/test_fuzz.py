@@ -120,7 +120,7 @@ def test_invalid_http_uses_h11():
 
 def test_stdlib_against_itself_finds_nothing(tmp_path):
     result = harness(
-        "fuzz", "--target", "name=again", "--duration", "6", "--report-dir", str(tmp_path)
+        "fuzz", "--target", "name=again,modules=stdlib", "--duration", "6", "--report-dir", str(tmp_path)
     )
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((tmp_path / "report.json").read_text())
@@ -135,7 +135,7 @@ def test_batch_mode_against_itself_finds_nothing(tmp_path):
     result = harness(
         "fuzz",
         "--target",
-        "name=again",
+        "name=again,modules=stdlib",
         "--batch",
         "--max-examples",
         "20",
@@ -180,7 +180,7 @@ def test_planted_request_line_bug_is_found_shrunk_saved_replayed(tmp_path):
     assert len(first_line) + 1 in (65536, 65535)  # shrunk onto the limit the mutant moved
     assert saved["targets"]["target"] == target
     assert harness("replay", str(files[0])).returncode == 1
-    assert harness("replay", str(files[0]), "--target", "name=again").returncode == 0
+    assert harness("replay", str(files[0]), "--target", "name=again,modules=stdlib").returncode == 0
 
 
 EXAMPLES = {

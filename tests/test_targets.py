@@ -33,6 +33,8 @@ def test_parse_target_builtin_under_other_python():
 
 
 def test_parse_target_naming_no_module_is_the_reference_unless_modules_says():
+    assert parse_target("name=py,python=python3").module_map == BUILTIN["reference"].module_map
+    assert parse_target("name=py,python=python3").labels == {"py", "reference"}
     assert parse_target("name=again,modules=stdlib").module_map == {}
     assert parse_target("name=again,modules=stdlib").spec_string() == "name=again,modules=stdlib"
     with pytest.raises(UsageError, match="use stdlib or reference"):
