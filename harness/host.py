@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
-import math
 import os
 import signal
 import subprocess
@@ -271,16 +270,24 @@ def kill_tree(pid: int) -> list[int]:
 
 
 def reap_pids(pids: list[int], timeout: float = 5.0) -> None:
-    """Wait for each pid that became our child (we are a subreaper); skip the others."""
+    """Wait for each pid once it has become our child (we are a subreaper).
+
+    A killed agent's descendants are handed to us only after their parent is gone, so
+    "not my child" right after the kill may just mean "not yet": keep trying while the
+    process exists, and stop once it is gone (its own parent reaped it) or reaped by us.
+    """
+    deadline = time.monotonic() + timeout
     for pid in pids:
-        for _ in range(math.ceil(timeout / 0.01)):
+        while True:
             try:
                 done, _status = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
-                break  # not ours: its own parent reaped it before it died
-            if done:
+                if not psutil.pid_exists(pid):
+                    break
+                done = 0
+            if done or time.monotonic() > deadline:
                 break
-            time.sleep(0.01)
+            time.sleep(0.005)
 
 
 def make_workdir() -> Path:
