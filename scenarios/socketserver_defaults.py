@@ -8,7 +8,7 @@ test notices.
 from __future__ import annotations
 
 from harness.scenario import Known, ServerSpec, scenario
-from scenarios._ss_common import serve, stop
+from scenarios._ss_common import reuse_port_api, serve, stop
 
 ECHO_LINE = "scenarios.handlers.stream:EchoLine"
 DEFAULTS = "scenarios.handlers.ss_defaults"
@@ -45,7 +45,7 @@ FORKING_UNIX = Known(
 @scenario(
     "socketserver/defaults/class_attributes",
     server=ServerSpec("TCPServer", handler=ECHO_LINE),
-    known=[FORKING_UNIX],
+    known=[FORKING_UNIX, reuse_port_api("facts.allow_reuse_port")],
 )
 async def class_attributes(run):
     """The documented class defaults of every server, mix-in and handler class
@@ -55,6 +55,10 @@ async def class_attributes(run):
     run.record(
         "defaults",
         await run.value(f"__import__('{DEFAULTS}', fromlist=['x']).class_defaults({names})"),
+    )
+    run.record(
+        "allow_reuse_port",
+        await run.value(f"__import__('{DEFAULTS}', fromlist=['x']).reuse_port_defaults({names})"),
     )
     run.record("all_names", await run.value("sorted(__import__('socketserver').__all__)"))
     run.record(
@@ -85,7 +89,7 @@ def _options_scenario(server: str, reuse: bool) -> None:
     doc = f"The SO_REUSEADDR/SO_REUSEPORT options on a {server}'s listening socket, " + (
         "with both allow_reuse flags set." if reuse else "with the class defaults."
     )
-    scenario(sid, server=spec, description=doc)(body)
+    scenario(sid, server=spec, description=doc, known=[reuse_port_api("facts.options")])(body)
 
 
 for _server in ("TCPServer", "UDPServer"):

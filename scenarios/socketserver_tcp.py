@@ -19,6 +19,7 @@ from scenarios._ss_common import (
     handler,
     outcome,
     pattern,
+    reuse_port_api,
     serve,
     stop,
     stream_exchange,
@@ -490,6 +491,7 @@ def _reuse_port(name: str, flag: bool, doc: str) -> None:
         f"socketserver/tcp/{name}",
         server=ServerSpec(handler=STREAM_ECHO_LINE, server_attrs={"allow_reuse_port": flag}),
         description=doc,
+        known=[reuse_port_api("facts.sockopts", "facts.second server")],
     )
     async def body(run):
         await run.exec("import socket")
@@ -539,7 +541,7 @@ result = {
 """
 
 
-@scenario("socketserver/tcp/attributes", server=ECHO)
+@scenario("socketserver/tcp/attributes", server=ECHO, known=[reuse_port_api("facts.attributes")])
 async def attributes(run):
     """What a constructed TCPServer exposes: server_address replaced by getsockname(), the
     socket's family/type, fileno(), listening state and the class defaults."""

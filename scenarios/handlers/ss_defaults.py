@@ -14,7 +14,6 @@ SERVER_ATTRIBUTES = (
     "socket_type",
     "request_queue_size",
     "allow_reuse_address",
-    "allow_reuse_port",
     "max_packet_size",
     "max_children",
     "block_on_close",
@@ -35,6 +34,15 @@ def class_defaults(names):
         wanted = HANDLER_ATTRIBUTES if name.endswith("Handler") else SERVER_ATTRIBUTES
         table[name] = {attr: repr(getattr(cls, attr)) for attr in wanted if hasattr(cls, attr)}
     return table
+
+
+def reuse_port_defaults(names):
+    """``{class name: allow_reuse_port}`` (a 3.11 attribute) for the named classes."""
+    return {
+        name: repr(getattr(getattr(socketserver, name, None), "allow_reuse_port", "<absent>"))
+        for name in names
+        if not name.endswith("Handler") and "MixIn" not in name
+    }
 
 
 def socket_options(sock):
