@@ -23,6 +23,7 @@ from typing import Any
 import trio
 
 from harness.clients import render_bytes
+from harness.known import deviation as known_deviation
 from harness.observation import normalize_http
 from harness.scenario import Known, Run, ServerSpec, scenario
 from scenarios._http_common import exchange
@@ -316,33 +317,7 @@ def expect_status(*codes: int) -> Callable[[Run, list[dict[str, Any]]], None]:
 # --- the reference's deliberate deviations ----------------------------------------------
 
 
-def _listed(issue: str) -> dict[str, Any] | None:
-    """The entry of ``implementation.deviations.DEVIATIONS`` for ``issue``, if any."""
-    from implementation import deviations
-
-    return next((entry for entry in deviations.DEVIATIONS if entry["id"] == issue), None)
-
-
 def deviation(issue: str, keys: tuple[str, ...] = ("facts.*", "stderr")) -> Known:
-    """The Known for a deliberate deviation of the reference, from implementation.deviations.
-
-    It applies on the versions whose stdlib still has the defect (``active_deviations``),
-    so the versions come from one place. An issue the reference does not list (it follows
-    the stdlib there) gives a Known that never applies: a difference shows as one.
-    """
-    entry = _listed(issue)
-    if entry is None:
-        return Known(
-            keys,
-            f"{issue} is version-dependent in CPython, but the reference follows the running "
-            "stdlib there (not in implementation.deviations)",
-            issue=issue,
-            applies=lambda version: False,
-        )
-
-    def applies(version: tuple[int, ...]) -> bool:
-        from implementation.deviations import active_deviations
-
-        return any(active["id"] == issue for active in active_deviations(tuple(version)))
-
-    return Known(keys, entry["summary"], issue=issue, applies=applies)
+    """The Known for a deliberate deviation of the reference (``harness.known``), covering
+    the replies and the log by default."""
+    return known_deviation(issue, keys)

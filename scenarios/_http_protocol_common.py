@@ -13,8 +13,8 @@ import dataclasses
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
+from harness.known import deviation
 from harness.scenario import Known, Run, ServerSpec, scenario
-from implementation.deviations import DEVIATIONS, active_deviations
 from scenarios._http_common import SCHEDULES, exchange
 
 HANDLERS = "scenarios.handlers.http_protocol"
@@ -60,39 +60,10 @@ async def stop(run: Run, serve_id: int, connections: int) -> None:
 # -- deliberate differences of the reference ---------------------------------------------
 
 
-def _deviation(issue: str) -> dict[str, Any]:
-    for entry in DEVIATIONS:
-        if entry["id"] == issue:
-            return entry
-    raise KeyError(f"{issue} is not in implementation.deviations.DEVIATIONS")
-
-
-def stdlib_lacks(issue: str) -> Callable[[tuple[int, ...]], bool]:
-    """``applies`` for a Known: true when the stdlib of that Python still has the defect
-    (``implementation.deviations`` is the single source of the versions)."""
-    _deviation(issue)  # fail at import when the issue is not listed
-
-    def lacks(version: tuple[int, ...]) -> bool:
-        return any(entry["id"] == issue for entry in active_deviations(tuple(version)))
-
-    return lacks
-
-
-def fix(issue: str, keys: Sequence[str] = ("facts.reply",)) -> Known:
-    """The reference's deliberate fix of ``issue``, covering ``keys``."""
-    summary = " ".join(_deviation(issue)["summary"].split())
-    return Known(
-        tuple(keys),
-        f"the reference has the fix: {summary}",
-        issue=issue,
-        applies=stdlib_lacks(issue),
-    )
-
-
 #: gh-70765: a two-word HTTP/0.9 request is answered without waiting for headers.
-H09_FIX = fix("gh-70765")
+H09_FIX = deviation("gh-70765", ("facts.reply",))
 #: gh-54930: error replies to malformed request lines carry a status line.
-STATUS_LINE_FIX = fix("gh-54930")
+STATUS_LINE_FIX = deviation("gh-54930", ("facts.reply",))
 
 
 # -- tables of exchanges --------------------------------------------------------------------

@@ -15,7 +15,6 @@ from scenarios._http_files_common import (
     File,
     Link,
     Row,
-    deviation,
     expect_status,
     get,
     register_rows,
@@ -110,13 +109,11 @@ ROWS = [
         "title_query",
         [get("/sub/?x=<script>#"), get("/sub/?q=1&r=%3Cb%3E")],
         "The title and h1 show the query (escaped) before gh-133889, only the path after.",
-        known=[deviation("gh-133889")],
     ),
     Row(
         "title_fragment",
         get("/sub/#frag"),
         "A fragment sent by the client: in the title before gh-133889.",
-        known=[deviation("gh-133889")],
     ),
     Row(
         "title_escaping",
@@ -175,7 +172,6 @@ ROWS = [
         [get("/out/"), get("/out/?x")],
         "A symlink to a directory outside the root: followed and listed (documented).",
         reaches_outside=True,
-        known=[deviation("gh-133889")],
     ),
 ]
 

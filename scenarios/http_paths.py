@@ -7,7 +7,7 @@ Every traversal attempt aims at files the scenario put just outside the served r
 show in the diff. Symlinks inside the root are followed (documented).
 """
 
-from scenarios._http_files_common import Row, deviation, get, register_rows
+from scenarios._http_files_common import Row, get, register_rows
 
 ROWS = [
     Row("server_answers", get("/a.txt"), "Sanity: GET /a.txt serves the file (200)."),
@@ -117,7 +117,6 @@ ROWS = [
         [get("/a.txt#frag"), get("/a.txt#x?y"), get("/a.txt?x#y"), get("/#/a.txt")],
         "A fragment (and a '?' after '#') is dropped before mapping; /#/a.txt lists the root "
         "(its title shows the fragment before gh-133889).",
-        known=[deviation("gh-133889")],
     ),
     Row(
         "dot_segments",

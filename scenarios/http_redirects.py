@@ -75,7 +75,6 @@ ROWS = [
         [get("/"), get("/?x=1"), get("//")],
         "The root always has its slash: no redirect (the listing title shows the query "
         "before gh-133889).",
-        known=[deviation("gh-133889")],
     ),
     Row(
         "encoded_trailing_slash_dir",
