@@ -194,28 +194,45 @@ class BaseServer:
                 # Registering the server first keeps the stdlib's error for a closed
                 # server: ValueError("Invalid file descriptor: -1").
                 selector.register(self, selectors.EVENT_READ)
-                waker, wake_writer = socket.socketpair()
+                waker = self._open_waker(selector)
                 try:
-                    waker.setblocking(False)
-                    wake_writer.setblocking(False)
-                    selector.register(waker, selectors.EVENT_READ, _Drain(waker))
-                    with _WAKE_LOCK:
-                        self._wake_writers = (*self._wake_writers, wake_writer)
                     self._watch_with(selector)
                     try:
                         self._serve_loop(selector, poll_interval)
                     finally:
                         self._stop_watching_with(selector)
                 finally:
-                    with _WAKE_LOCK:
-                        self._wake_writers = tuple(
-                            w for w in self._wake_writers if w is not wake_writer
-                        )
-                        wake_writer.close()
-                    waker.close()
+                    self._close_waker(waker)
         finally:
             self.__shutdown_request = False
             self.__is_shut_down.set()
+
+    def _open_waker(self, selector):
+        """Register a socket pair that ``shutdown()`` writes to; return it, or None.
+
+        Without one (e.g. out of descriptors) the loop still stops, at the next
+        ``poll_interval`` tick, exactly like the stdlib's.
+        """
+        try:
+            waker, writer = socket.socketpair()
+        except OSError:
+            return None
+        waker.setblocking(False)
+        writer.setblocking(False)
+        selector.register(waker, selectors.EVENT_READ, _Drain(waker))
+        with _WAKE_LOCK:
+            self._wake_writers = (*self._wake_writers, writer)
+        return waker, writer
+
+    def _close_waker(self, pair):
+        """Unpublish and close a pair made by ``_open_waker``."""
+        if pair is None:
+            return
+        waker, writer = pair
+        with _WAKE_LOCK:
+            self._wake_writers = tuple(w for w in self._wake_writers if w is not writer)
+            writer.close()
+        waker.close()
 
     def _serve_loop(self, selector, poll_interval):
         """The body of ``serve_forever()``: wait, serve one request, run service actions."""

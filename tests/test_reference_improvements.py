@@ -37,6 +37,10 @@ class EchoHandler(ref.StreamRequestHandler):
 class HeldHandler(ref.StreamRequestHandler):
     """Answer with the handling process id, then wait until the client sends a line."""
 
+    # Bounds the wait: a forked child holds copies of the test's client sockets, so it
+    # would never see EOF if a failing test closed them without sending the line.
+    timeout = PROMPT * 2
+
     def handle(self):
         self.wfile.write(b"%d\n" % os.getpid())
         self.rfile.readline()
