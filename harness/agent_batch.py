@@ -32,6 +32,8 @@ from typing import Any, Dict, List
 
 _ports = itertools.count(20000)
 _BUFFER = 1 << 20
+#: Cases up to this size fit the default socketpair buffers along with the reply.
+_SMALL = 32768
 
 
 def _process(server: Any, sock: socket.socket, address: Any) -> None:
@@ -76,15 +78,18 @@ def _pieces(data: bytes, splits: List[int]) -> List[bytes]:
 def run_stream_case(server: Any, case: Dict[str, Any], idle: float = 0.5) -> Dict[str, Any]:
     """Feed one stream case to the server's handler over a socketpair."""
     client, served = socket.socketpair()
-    for sock in (client, served):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _BUFFER)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _BUFFER)
+    data = case["data"].encode("latin-1")
+    if len(data) > _SMALL:
+        # Everything is sent before the handler reads: the buffers must hold it all.
+        for sock in (client, served):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _BUFFER)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _BUFFER)
     served.settimeout(5.0)  # a handler blocked writing to a reader that is not there
     address = ("127.0.0.1", next(_ports))
-    data = case["data"].encode("latin-1")
     sent = "ok"
     try:
-        for piece in _pieces(data, case.get("splits") or []):
+        splits = case.get("splits")
+        for piece in _pieces(data, splits) if splits else (data,):
             client.sendall(piece)
     except OSError:
         sent = "broken"

@@ -32,6 +32,12 @@ The strategies, what they generate, and their shrink direction:
 - ``case_batches(family)``: lists of cases, run concurrently as one hypothesis example; a
   batch may contain ``open`` endings only if its first draw says so (they cost an idle
   timeout each); shrinks towards one case.
+- ``templates(family, count)``: what the differential fuzzer draws per example: a case as
+  above and a seed; ``derive`` expands it into the case's standard expansion and ``count``
+  seeded cases made without hypothesis (``random.Random``: grammar requests from the same
+  tables, byte-level edits of the drawn request or a fresh one, pipelined pairs, splices,
+  limit requests; a schedule and an ending), so one draw feeds hundreds of cases. Seeded
+  case ``i`` depends on the seed and ``i`` only. Shrinks the case, then the seed.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import base64
 import dataclasses
 import hashlib
 import json
+import random
 from typing import Any
 
 from hypothesis import strategies as st
@@ -448,9 +455,17 @@ def limit_requests(draw: Any) -> bytes:
 
     Shrinks towards exactly the limit (offset 0) of the request-line kind.
     """
-    kind = draw(st.sampled_from(("request_line", "header_count", "header_line")))
+    kind = draw(st.sampled_from(LIMIT_KINDS))
     delta = draw(st.integers(-2, 2))
     version = draw(st.sampled_from((b"HTTP/1.0", b"HTTP/1.1", b"")))
+    return limit_request(kind, delta, version)
+
+
+LIMIT_KINDS = ("request_line", "header_count", "header_line")
+
+
+def limit_request(kind: str, delta: int, version: bytes) -> bytes:
+    """A request ``delta`` bytes (or header fields) off the ``kind`` limit."""
     if kind == "request_line":
         head = b"GET /"
         tail = (b" " + version if version else b"") + b"\r\n"
@@ -686,6 +701,252 @@ def expand(case: Case) -> list[Case]:
     return out
 
 
+# --- templates: one hypothesis draw, many seeded cases ------------------------------------
+#
+# A hypothesis draw costs about as much as running tens of cases, so an example is not one
+# case but a *template*: a grammar case drawn as above (it shrinks as before) and a seed.
+# ``derive`` turns it into the base case's standard expansion followed by ``count`` cases
+# from a cheap deterministic generator: case ``i`` comes from ``random.Random(seed * 2**20
+# + i)`` alone (grammar requests from the same tables, byte-level edits of the base or of a
+# fresh request, pipelined pairs, splices, limit requests; a schedule and an ending), so it
+# depends on neither the base nor the other cases, and the same template always gives the
+# same cases.
+
+#: Seeded cases per template; case ``i`` of a template is seeded with ``seed * 2**20 + i``.
+MAX_DERIVED = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class Template:
+    """One hypothesis example: ``base`` (a drawn case) and the seed of the derived cases.
+
+    ``count`` seeded cases follow the base's expansion; ``allow_open`` lets a few of them
+    stay open (each costs an idle timeout); ``batch`` derives for batch mode, where the
+    cut of the sends cannot be seen and a reset is a close (``batch_form``), so that no
+    case is derived twice under two names.
+    """
+
+    base: Case
+    seed: int
+    count: int
+    allow_open: bool = False
+    batch: bool = False
+
+
+def batch_form(case: Case) -> Case:
+    """``case`` as batch mode can run it: one send (the handler reads only after the
+    client has sent everything, so where the sends were cut cannot be seen), no pause,
+    and ``reset`` is ``close``."""
+    if not case.splits and case.pause == 0.0 and case.end != "reset":
+        return case
+    end = "close" if case.end == "reset" else case.end
+    return dataclasses.replace(case, splits=(), pause=0.0, end=end)
+
+
+def derive(template: Template) -> list[Case]:
+    """Every case of ``template``, without duplicates: ``expand(base)``, then the seeded
+    cases in seed order."""
+    out = expand(template.base)
+    if template.batch:
+        out = [batch_form(c) for c in out]
+    seen: set[Case] = set()
+    unique = []
+    for case in out:
+        if case not in seen:
+            seen.add(case)
+            unique.append(case)
+    for index in range(min(template.count, MAX_DERIVED)):
+        case = seeded_case(template, index)
+        if case not in seen:
+            seen.add(case)
+            unique.append(case)
+    return unique
+
+
+def _pick(rng: random.Random, items: Any) -> Any:
+    """``rng.choice``, three times cheaper (and as deterministic)."""
+    return items[int(rng.random() * len(items))]
+
+
+def _between(rng: random.Random, low: int, high: int) -> int:
+    """``rng.randint``, cheaper."""
+    return low + int(rng.random() * (high - low + 1))
+
+
+def seeded_case(template: Template, index: int) -> Case:
+    """Seeded case ``index`` of ``template`` (deterministic; see ``derive``)."""
+    rng = random.Random(template.seed * MAX_DERIVED + index)
+    family = template.base.family
+    if family == "datagram":
+        return Case(
+            "datagram", datagrams=tuple(_rng_datagram(rng) for _ in range(_between(rng, 1, 4)))
+        )
+    if family == "stream":
+        data = _rng_stream(rng)
+    else:
+        data = _rng_http(rng, template.base.data)
+    splits, pause, end = _rng_schedule(rng, data, template.allow_open, template.batch)
+    if template.batch:  # as batch_form makes it
+        return Case(family, data, end="close" if end == "reset" else end)
+    return Case(family, data, splits, pause, end)
+
+
+def _rng_http(rng: random.Random, base: bytes) -> bytes:
+    kind = rng.random()
+    if kind < 0.30 and base:  # edits of the drawn request
+        return _rng_mutate(rng, base, _between(rng, 1, 4))
+    if kind < 0.33:  # a limit request, exact or off by up to two
+        version = _pick(rng, (b"HTTP/1.0", b"HTTP/1.1", b""))
+        return limit_request(_pick(rng, LIMIT_KINDS), _between(rng, -2, 2), version)
+    if kind < 0.43:  # two pipelined requests
+        data = _rng_request(rng) + _rng_request(rng)
+    elif kind < 0.50 and base:  # a splice: the head of the base, the tail of another
+        other = _rng_request(rng)
+        data = base[: _between(rng, 0, len(base))] + other[_between(rng, 0, len(other)) :]
+    else:
+        data = _rng_request(rng)
+    if rng.random() < 0.75:
+        data = _rng_mutate(rng, data, _between(rng, 1, 4))
+    return data
+
+
+def _rng_request(rng: random.Random) -> bytes:
+    """A grammar request from the tables ``http_requests`` draws from."""
+    kind = rng.random()
+    if kind < 0.7:
+        method = _pick(rng, METHODS)
+    elif kind < 0.85:
+        method = _pick(rng, METHODS).lower()
+    else:
+        raw = rng.randbytes(_between(rng, 1, 8))
+        method = bytes(c for c in raw if c not in b" \t\r\n") or b"X"
+    kind = int(rng.random() * 4)
+    if kind == 0:
+        target = b"/"
+    elif kind == 3:
+        target = _pick(rng, SPECIAL_TARGETS)
+    else:
+        target = b"/" + b"/".join(_pick(rng, SEGMENTS) for _ in range(_between(rng, 1, 4)))
+        if rng.random() < 0.5:
+            target += b"?" + _pick(rng, (b"q=1", b"", b"a=%00", b"x=<script>", b"?"))
+        if rng.random() < 0.5:
+            target += b"#" + _pick(rng, (b"f", b"", b"%2e"))
+    headers = []
+    for _ in range(_between(rng, 0, 6)):
+        name = _pick(rng, HEADER_NAMES)
+        value = _pick(rng, HEADER_VALUES.get(name, ()) + GENERIC_VALUES)
+        if rng.random() < 0.5:
+            name = name.lower()
+        if rng.random() < 1 / 16:
+            value += b"\r\n " + _pick(rng, GENERIC_VALUES)
+        headers.append((name, _pick(rng, HEADER_SEPARATORS), value))
+    body = b""
+    if rng.random() < 0.5:
+        body = _pick(rng, (b"hello", b"0\r\n\r\n", b"5\r\nhello\r\n0\r\n\r\n", b"x" * 70))
+    return HttpRequest(
+        method=method,
+        target=target,
+        version=_pick(rng, VERSIONS),
+        headers=tuple(headers),
+        body=body,
+        line_end=_pick(rng, LINE_ENDS),
+        word_sep=_pick(rng, WORD_SEPARATORS),
+        prefix=_pick(rng, (b"", b"", b"\r\n", b" ", b"\n")),
+    ).render()
+
+
+def _rng_mutate(rng: random.Random, data: bytes, count: int) -> bytes:
+    """``count`` byte-level edits, as ``mutations`` makes them (plus a random byte)."""
+    for _ in range(count):
+        op = _pick(rng, MUTATION_OPS)
+        position = int(rng.random() * len(data)) if data else 0
+        if rng.random() < 0.1:
+            arg = rng.randbytes(1)
+        else:
+            arg = _pick(rng, INTERESTING_BYTES)
+        data = apply_mutation(data, op, position, arg)
+    return data
+
+
+_STREAM_TOKENS = (b"\n", b"\r\n", b"\r", b"line\n", b"\x00\n")
+
+
+def _rng_stream(rng: random.Random) -> bytes:
+    parts = []
+    for _ in range(_between(rng, 0, 6)):
+        kind = rng.random()
+        if kind < 0.45:
+            parts.append(rng.randbytes(_between(rng, 0, 24)))
+        elif kind < 0.9:
+            parts.append(_pick(rng, _STREAM_TOKENS))
+        else:
+            parts.append(b"x" * (65536 + int(rng.random() * 4) - 1) + b"\n")
+    return b"".join(parts)
+
+
+def _rng_datagram(rng: random.Random) -> bytes:
+    anchor = _pick(rng, (0, MAX_PACKET_SIZE, 1, MAX_PACKET_SIZE * 2, UDP_MAX))
+    size = max(0, anchor + _between(rng, -2, 2))
+    edge = rng.randbytes(_between(rng, 0, 4))[:size]
+    return b"d" * (size - len(edge)) + edge
+
+
+#: Weights of the schedules of seeded cases: every piece costs a send (and a read) on both
+#: sides, so the many-piece schedules are rarer (one case in 40 goes byte by byte).
+_MODES = ("whole",) * 20 + ("offsets",) * 10 + ("lines",) * 6 + ("tokens",) * 3 + ("bytewise",)
+
+
+def _rng_schedule(
+    rng: random.Random, data: bytes, allow_open: bool, batch: bool = False
+) -> tuple[tuple[int, ...], float, str]:
+    """As ``schedules`` draws them, weighted towards one send and a half-close (the
+    cheapest ending that still reads the whole reply). With ``batch`` the same draws are
+    made, but the splits (which batch mode drops) are not worked out."""
+    mode = _pick(rng, _MODES)
+    splits: tuple[int, ...] = ()
+    if mode == "offsets" and len(data) > 1:
+        cuts = [_between(rng, 1, len(data) - 1) for _ in range(_between(rng, 1, 4))]
+        splits = () if batch else _cuts_to_splits(cuts, len(data))
+    elif batch:
+        pass
+    elif mode in ("lines", "tokens"):
+        splits = _cuts_to_splits(boundaries(data[:4096], mode), min(len(data), 4096))
+    elif mode == "bytewise" and len(data) <= 256:
+        splits = (1,) * max(0, len(data) - 1)
+    pause = 0.0
+    if len(splits) <= 4:
+        pause = _pick(rng, (0.0,) * 8 + (0.001, 0.001, 0.01))
+    kind = rng.random()
+    if allow_open and kind < 0.02:
+        end = "open"
+    elif kind < 0.07:
+        end = "close"
+    elif kind < 0.12:
+        end = "reset"
+    else:
+        end = "half_close"
+    return splits, pause, end
+
+
+_S_SEED = st.integers(0, 2**32 - 1)
+_CASE_STRATEGIES: dict[tuple[str, bool], st.SearchStrategy[Case]] = {}
+
+
+@st.composite
+def templates(draw: Any, family: str = "http", count: int = 200, batch: bool = False) -> Template:
+    """A ``Template``: a drawn case of ``family``, a seed, ``count`` seeded cases. One in
+    eight may have ``open`` endings. Shrinks the base case as ``cases`` does, then the seed
+    towards 0."""
+    allow_open = draw(_S_0_7) == 7
+    key = (family, allow_open)
+    if key not in _CASE_STRATEGIES:
+        _CASE_STRATEGIES[key] = cases(family, allow_open)
+    base = draw(_CASE_STRATEGIES[key])
+    if batch:
+        base = batch_form(base)
+    return Template(base, draw(_S_SEED), count, allow_open, batch)
+
+
 __all__ = [
     "DATA_VARIANTS",
     "ENDINGS",
@@ -697,21 +958,27 @@ __all__ = [
     "STANDARD_SCHEDULES",
     "Case",
     "HttpRequest",
+    "Template",
     "apply_mutation",
+    "batch_form",
     "boundaries",
     "case_batches",
     "cases",
     "datagram_batches",
     "datagrams",
+    "derive",
     "expand",
     "header_fields",
     "http_payloads",
     "http_requests",
+    "limit_request",
     "limit_requests",
     "methods",
     "mutations",
     "request_targets",
     "schedules",
+    "seeded_case",
     "stream_payloads",
+    "templates",
     "valid_http_requests",
 ]

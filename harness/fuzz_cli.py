@@ -88,7 +88,6 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         batch=args.batch,
         idle=args.idle,
         shrink_seconds=args.shrink_seconds,
-        batch_size=24 if args.batch else 8,
         max_findings=args.max_findings,
         quiet=args.quiet,
     )

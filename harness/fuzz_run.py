@@ -2,22 +2,29 @@
 
 How a run goes: each target (and the baseline) gets one server process for the whole run
 (``FuzzServer``: a threading server from ``scenarios/handlers/fuzz_handlers.py``, serving
-forever). Hypothesis draws batches of cases (``harness.fuzz.case_batches``); each drawn case
-is expanded into the standard schedules (``harness.fuzz.expand``); every case goes to every
-server, on a new connection (real mode) or through ``harness.agent_batch`` over socketpairs
-inside the server process (``batch`` mode); the normalized observations are compared case
-by case. A difference not seen before (by its *signature*: the differing keys and the two
-status lines) fails the example, and hypothesis shrinks the batch to a minimal case. That
-case is run twice more on its own: a difference that repeats is ``differs``, else
-``flaky``; it is saved as a reproducer JSON file. A difference that an active known
-deviation fully explains is counted as ``explained`` and fuzzing goes on.
+forever). A hypothesis example is a *template* (``harness.fuzz.templates``: a grammar case
+and a seed); ``harness.fuzz.derive`` expands it into a few hundred distinct cases (the base
+case's standard schedules, then seeded cases), cheaply and always the same way. The cases
+go to both servers in chunks, two chunks in flight, so that the servers already run the
+next chunk while the harness compares the last: on a new connection each (real mode) or
+through ``harness.agent_batch`` over socketpairs inside the server process (``batch``
+mode). Comparing is cheap when nothing differs (equal raw results, then equal normalized
+observations); a key-by-key diff is made only when they are not. A difference not seen
+before (by its *signature*: the differing keys and the two status lines) fails the
+example, and hypothesis shrinks the template (the case that failed is tried first, so a
+step that keeps it costs one case); the case it ends with is then minimized by delta
+debugging on its bytes (``Fuzzer.minimize``), run twice more on its own (a difference that
+repeats is ``differs``, else ``flaky``) and saved as a reproducer JSON file with its exact
+bytes. A difference that an active known deviation fully explains is counted as
+``explained`` and fuzzing goes on.
 
 Resource handling: ``Fuzzer.run`` owns the server processes and stops them (process group
 killed, reaped) whatever happens; the hypothesis engine runs in a worker thread and calls
-back into the trio loop for every batch.
+back into the trio loop for every example.
 
 Error handling: a server process that dies is an observation (``server: died``), and is
-started again for the next batch; the harness's own failures raise ``HarnessError``.
+started again (once, by the first chunk that notices) for the next chunk; the harness's own
+failures raise ``HarnessError``.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import os
 import re
 import shutil
 import socket
+import struct
 import sys
 import time
 from collections.abc import Callable
@@ -40,10 +48,10 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.database import DirectoryBasedExampleDatabase
 
-from harness.clients import Received, StreamClient, render_bytes, wire_address
+from harness.clients import render_bytes, wire_address
 from harness.compare import differing_keys, readable_diff
 from harness.errors import AgentGone, HarnessError, UsageError
-from harness.fuzz import FAMILIES, Case, case_batches, expand
+from harness.fuzz import FAMILIES, Case, Template, derive, templates
 from harness.host import AgentProcess, make_workdir
 from harness.observation import normalize_http, normalize_text
 from harness.scenario import ServerSpec
@@ -79,10 +87,17 @@ class FuzzConfig:
     idle: float = 0.5
     shrink_seconds: float = 30.0
     max_findings: int = 10
-    batch_size: int = 8
+    #: Seeded cases per hypothesis example (``harness.fuzz.Template``); None: by mode.
+    derived: int | None = None
+    #: Cases per round trip to the servers; None: by mode.
+    chunk: int | None = None
     quiet: bool = False
 
     def __post_init__(self) -> None:
+        if self.derived is None:
+            self.derived = 600 if self.batch else 250
+        if self.chunk is None:
+            self.chunk = 200 if self.batch else 64
         if self.family not in FAMILIES:
             raise UsageError(f"--family={self.family}: use one of {', '.join(FAMILIES)}")
         if self.duration is not None and self.duration <= 0:
@@ -123,6 +138,9 @@ class FuzzServer:
         self._nursery: trio.Nursery | None = None
         self._calls = 0
         self._limiter = trio.CapacityLimiter(32)
+        self._pending = 0
+        self._generation = 0
+        self._restart_lock = trio.Lock()
 
     async def start(self, nursery: trio.Nursery) -> None:
         """Start the server process and ``serve_forever`` in it."""
@@ -159,15 +177,23 @@ class FuzzServer:
         assert self._nursery is not None
         await self.stop()
         self.restarts += 1
+        self._generation += 1
         await self.start(self._nursery)
 
-    async def _exec(self, code: str, timeout: float) -> Any:
-        assert self.agent is not None
-        cid = self.agent.command("exec", code=code)
-        event = await self.agent.wait_command(cid, timeout)
-        # Commands' events are all we collect (the server is not instrumented); drop the old.
-        if len(self.agent.events) > 1000:
-            del self.agent.events[:-10]
+    async def _exec(self, code: str, timeout: float, thread: bool = False) -> Any:
+        if self.agent is None:
+            raise AgentGone("the server process is being restarted")
+        agent = self.agent
+        cid = agent.command("exec", code=code, thread=thread)
+        self._pending += 1
+        try:
+            event = await agent.wait_command(cid, timeout)
+        finally:
+            self._pending -= 1
+        # Commands' events are all we collect (the server is not instrumented): drop the
+        # old ones, once no command waits on them.
+        if len(agent.events) > 1000 and not self._pending:
+            del agent.events[:]
         if event is None:
             raise AgentGone("the server process did not answer a command")
         if event["ev"] != "command:returned":
@@ -180,9 +206,16 @@ class FuzzServer:
         return str(self.agent.workdir / f"{name}-{self._calls}.json")
 
     async def run(self, cases: list[Case], batch: bool = False) -> list[dict[str, Any]]:
-        """Every case against this server; one raw result per case, in order."""
+        """Every case against this server; one raw result per case, in order.
+
+        Several runs may be under way at once (the fuzzer keeps two chunks in flight);
+        a server that fails is restarted once, by the first run that notices.
+        """
         if self.agent is None or not self.agent.alive():
-            await self.restart()
+            async with self._restart_lock:
+                if self.agent is None or not self.agent.alive():
+                    await self.restart()
+        generation = self._generation
         try:
             if batch:
                 return await self._run_batch(cases)
@@ -192,10 +225,34 @@ class FuzzServer:
             alive = self.agent is not None and self.agent.alive()
             if alive:
                 died = {"server": {"unresponsive": True}}
-            await self.restart()
+            async with self._restart_lock:
+                if generation == self._generation:
+                    await self.restart()
             return [dict(died) for _ in cases]
 
     async def _run_batch(self, cases: list[Case]) -> list[dict[str, Any]]:
+        """The cases through ``harness.agent_batch`` in the server process: those that stay
+        open (each waits ``idle`` seconds) in a command thread of their own, so that the
+        others do not wait for them."""
+        opened = [i for i, c in enumerate(cases) if c.end == "open"]
+        if not opened or len(opened) == len(cases):
+            return await self._batch_exec(cases, thread=bool(opened))
+        rest = [i for i, c in enumerate(cases) if c.end != "open"]
+        parts: dict[bool, list[dict[str, Any]]] = {}
+
+        async def part(indexes: list[int], thread: bool) -> None:
+            parts[thread] = await self._batch_exec([cases[i] for i in indexes], thread)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(part, opened, True)
+            nursery.start_soon(part, rest, False)
+        results: list[dict[str, Any]] = [{} for _ in cases]
+        for indexes, thread in ((opened, True), (rest, False)):
+            for index, result in zip(indexes, parts[thread]):
+                results[index] = result
+        return results
+
+    async def _batch_exec(self, cases: list[Case], thread: bool) -> list[dict[str, Any]]:
         in_path, out_path = self._path("in"), self._path("out")
         Path(in_path).write_text(json.dumps([c.wire() for c in cases]))
         code = (
@@ -203,7 +260,7 @@ class FuzzServer:
             f"result = run_batch_files(server, {in_path!r}, {out_path!r}, {self.idle!r})\n"
         )
         timeout = 10.0 + len(cases) * (self.idle + 0.1)
-        await self._exec(code, timeout)
+        await self._exec(code, timeout, thread)
         results = json.loads(Path(out_path).read_text())
         os.unlink(in_path)
         os.unlink(out_path)
@@ -214,10 +271,13 @@ class FuzzServer:
         keys: list[str] = []
 
         async def one(index: int, case: Case) -> None:
-            async with self._limiter:
-                if case.family == "datagram":
+            if case.family == "datagram":
+                async with self._limiter:
                     results[index] = await self._datagram(case)
-                else:
+            elif case.end == "open":  # mostly waits: not counted against the limit
+                results[index] = await self._stream(case)
+            else:
+                async with self._limiter:
                     results[index] = await self._stream(case)
             keys.append(str(results[index].get("port")))
 
@@ -235,32 +295,39 @@ class FuzzServer:
         return results
 
     async def _stream(self, case: Case) -> dict[str, Any]:
+        """One stream case on a new connection.
+
+        A plain non-blocking socket with trio's low-level waits (a call that would block
+        waits for readiness; one that would not goes straight through): the same client
+        behaviour as ``harness.clients.StreamClient`` (``send`` with splits and pauses,
+        ``recv_until_eof`` with an idle limit), at a fraction of its cost per call.
+        """
         family = socket.AF_INET6 if ":" in str(self.address[0]) else socket.AF_INET
-        sock = trio.socket.socket(family, socket.SOCK_STREAM)
-        with trio.fail_after(5.0):
-            await sock.connect(self.address)
-        port = sock.getsockname()[1]
-        client = StreamClient(sock)
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
         try:
-            sent = await client.send(case.data, split=list(case.splits), pause=case.pause)
-            received = Received(b"", "closed")
-            if case.end == "close":
-                client.close()
-            elif case.end == "reset":
-                client.reset()
-            else:
+            try:
+                sock.connect(self.address)
+            except BlockingIOError:
+                with trio.fail_after(5.0):
+                    await trio.lowlevel.wait_writable(sock)
+                error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if error:
+                    raise OSError(error, os.strerror(error)) from None
+            port = sock.getsockname()[1]
+            sent = await _send_pieces(sock, case.pieces(), case.pause)
+            data, end = b"", "closed"
+            if case.end == "reset":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            elif case.end != "close":
                 if case.end == "half_close":
                     with contextlib.suppress(OSError):
-                        client.shutdown_write()
-                received = await client.recv_until_eof(timeout=5.0, idle=self.idle)
+                        sock.shutdown(socket.SHUT_WR)
+                data, end = await _recv_until_eof(sock, 5.0, self.idle)
         finally:
-            client.close()
-        return {
-            "port": port,
-            "sent": sent,
-            "reply": received.data.decode("latin-1"),
-            "end": received.end,
-        }
+            trio.lowlevel.notify_closing(sock)
+            sock.close()
+        return {"port": port, "sent": sent, "reply": data.decode("latin-1"), "end": end}
 
     async def _datagram(self, case: Case) -> dict[str, Any]:
         sock = trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -286,6 +353,55 @@ class FuzzServer:
         """Threads, fds, children and zombies of the server process now."""
         assert self.agent is not None
         return self.agent.sample()
+
+
+async def _send_pieces(sock: socket.socket, pieces: list[bytes], pause: float) -> str:
+    """Send each piece whole, ``pause`` seconds after each but the last: ``ok``, or how
+    sending failed (``reset``, ``broken``), as ``StreamClient.send`` reports it."""
+    last = len(pieces) - 1
+    try:
+        for index, piece in enumerate(pieces):
+            view = memoryview(piece)
+            while view:
+                try:
+                    view = view[sock.send(view) :]
+                except BlockingIOError:
+                    await trio.lowlevel.wait_writable(sock)
+            if pause and index < last:
+                await trio.sleep(pause)
+    except ConnectionResetError:
+        return "reset"
+    except OSError:
+        return "broken"
+    return "ok"
+
+
+async def _recv_until_eof(
+    sock: socket.socket, timeout: float, idle: float, limit: int = 64 * 1024 * 1024
+) -> tuple[bytes, str]:
+    """Read until EOF (``eof``), a reset (``reset``), ``idle`` seconds without a byte
+    (``idle``), ``limit`` bytes (``limit``) or ``timeout`` seconds in all (``timeout``),
+    as ``StreamClient.recv_until_eof`` does."""
+    parts: list[bytes] = []
+    total = 0
+    deadline = trio.current_time() + timeout
+    while True:
+        try:
+            data = sock.recv(65536)
+        except BlockingIOError:
+            left = deadline - trio.current_time()
+            with trio.move_on_after(min(idle, left)):
+                await trio.lowlevel.wait_readable(sock)
+                continue
+            return b"".join(parts), "idle" if idle < left else "timeout"
+        except ConnectionResetError:
+            return b"".join(parts), "reset"
+        if not data:
+            return b"".join(parts), "eof"
+        parts.append(data)
+        total += len(data)
+        if total >= limit:
+            return b"".join(parts), "limit"
 
 
 # --- observations, comparison, known deviations ------------------------------------------
@@ -314,13 +430,27 @@ def observation(raw: dict[str, Any], case: Case | None = None) -> dict[str, Any]
     else:
         reply = raw.get("reply", "")
         if len(reply) > 16384:
-            out["reply"] = render_bytes(reply.encode("latin-1"), 16384)
+            out["reply"] = _long_reply(reply)
         else:
             out["reply"] = normalize_http(reply)
         out["end"] = raw.get("end")
     _server_state(out, server)
     out["errors"] = server.get("errors", [])
     out["stderr"] = normalize_text(server.get("stderr", ""))
+    return out
+
+
+def _long_reply(reply: str) -> Any:
+    """A reply too long to keep whole: its length, digest and head (after normalizing),
+    and, when status lines and headers precede error pages in it, the same of what is
+    left without them (for the gh-54930 explainer)."""
+    text = normalize_http(reply)
+    out = render_bytes(text.encode("latin-1"), 16384)
+    if isinstance(out, str):  # short enough once normalized
+        return out
+    stripped = _ERROR_HEAD.sub("", text)
+    if stripped != text:
+        out["without_error_heads"] = render_bytes(stripped.encode("latin-1"), 16384)
     return out
 
 
@@ -384,13 +514,51 @@ _ERROR_HEAD = re.compile(
 def _bare_error_gets_status_line(
     case: Case, base: dict[str, Any], got: dict[str, Any], keys: list[str]
 ) -> bool:
-    base_reply, got_reply = str(base.get("reply", "")), str(got.get("reply", ""))
+    base_reply, got_reply = base.get("reply", ""), got.get("reply", "")
     if set(keys) - {"reply", "stderr", "end"} or "reply" not in keys:
+        return False
+    if isinstance(got_reply, dict):  # long: compare digests
+        stripped = got_reply.get("without_error_heads")
+        if isinstance(base_reply, str):
+            base_reply = render_bytes(base_reply.encode("latin-1"), 16384)
+        return stripped is not None and stripped == base_reply
+    if not isinstance(base_reply, str):
         return False
     # Take out every status line + header block that precedes an error page; what is left
     # must be the baseline's reply (pipelined replies before it included).
     stripped = _ERROR_HEAD.sub("", got_reply)
     return stripped != got_reply and stripped == base_reply
+
+
+_LOST_CONNECTION_REPORT = re.compile(
+    r"-{40}\nException occurred during processing of request from [^\n]*\n"
+    r"Traceback \(most recent call last\):\n(?:  [^\n]*\n)*"
+    r"(?:BrokenPipeError|ConnectionResetError|ConnectionAbortedError)[^\n]*\n-{40}\n"
+)
+
+
+def _error_head_meets_gone_client(
+    case: Case, base: dict[str, Any], got: dict[str, Any], keys: list[str]
+) -> bool:
+    """gh-54930 when the client has stopped reading and gone: the status line and
+    headers go out in a write of their own before the error page, and that second write
+    meets the closed connection (a lost-connection error the stdlib's single write of a
+    bare page does not get). Nothing else may differ."""
+    if case.end != "open" or set(keys) - {"errors", "stderr"}:
+        return False
+    if "code 400, message" not in base.get("stderr", "") and "code 505" not in base.get(
+        "stderr", ""
+    ):
+        return False
+    extra = list(got.get("errors", []))
+    for error in base.get("errors", []):
+        if error not in extra:
+            return False
+        extra.remove(error)
+    if not extra or not all(e.startswith(_CONNECTION_LOST) for e in extra):
+        return False
+    stderr = _LOST_CONNECTION_REPORT.sub("", got.get("stderr", ""), count=len(extra))
+    return stderr == base.get("stderr", "")
 
 
 #: Every deviation the fuzzer can recognise; a run uses those that the target declares
@@ -405,6 +573,12 @@ DEVIATIONS: tuple[Deviation, ...] = (
         "gh-54930",
         "an error reply to a malformed request line carries a status line and headers",
         _bare_error_gets_status_line,
+    ),
+    Deviation(
+        "gh-54930",
+        "an error reply to a malformed request line carries a status line and headers "
+        "(written before the page: a client that has gone makes that second write fail)",
+        _error_head_meets_gone_client,
     ),
 )
 
@@ -512,6 +686,20 @@ class TimeUp(BaseException):
     BaseException through at once, without shrinking."""
 
 
+def judge(case: Case, base_raw: dict[str, Any], target_raw: dict[str, Any]) -> Any:
+    """None when both sides observed the same, else ``(baseline obs, target obs, keys)``.
+
+    Cheap when they are the same (equal raw results,
+    then equal observations), a key-by-key diff only when they are not."""
+    if base_raw == target_raw:
+        return None
+    base, got = observation(base_raw, case), observation(target_raw, case)
+    if base == got:
+        return None
+    keys = differing_keys(base, got)
+    return (base, got, keys) if keys else None
+
+
 class Fuzzer:
     """Runs the differential fuzz loop of one ``FuzzConfig``."""
 
@@ -521,8 +709,8 @@ class Fuzzer:
         self.outcome = FuzzOutcome()
         self.active = active_deviations(config.target)
         self._known: set[str] = set()
-        self._memo: dict[Case, tuple[dict[str, Any], dict[str, Any]]] = {}
-        self._last_failure: tuple[list[Case], Case, list[str]] | None = None
+        self._memo: dict[Case, Any] = {}
+        self._last_failure: tuple[Template, Case, list[str]] | None = None
         self._shrink_started: float | None = None
         self._deadline = float("inf")
         self._last_progress = 0.0
@@ -530,30 +718,117 @@ class Fuzzer:
 
     # -- running cases --
 
+    async def _run_both(self, cases: list[Case]) -> tuple[list[Any], list[Any]]:
+        got: dict[str, list[dict[str, Any]]] = {}
+
+        async def side(name: str, server: FuzzServer) -> None:
+            got[name] = await server.run(cases, self.config.batch)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(side, "base", self.base_server)
+            nursery.start_soon(side, "target", self.target_server)
+        self.outcome.cases += len(cases)
+        return got["base"], got["target"]
+
     async def compare_cases(
-        self, cases: list[Case], use_memo: bool = True
+        self, cases: list[Case], use_memo: bool = False
     ) -> list[tuple[Case, dict[str, Any], dict[str, Any]]]:
-        """Run ``cases`` on both servers; ``(case, baseline obs, target obs)`` each."""
-        todo = [c for c in cases if not (use_memo and c in self._memo)]
-        if todo:
-            got: dict[str, list[dict[str, Any]]] = {}
+        """Run ``cases`` on both servers; ``(case, baseline obs, target obs)`` each.
 
-            async def side(name: str, server: FuzzServer) -> None:
-                got[name] = await server.run(todo, self.config.batch)
+        ``use_memo`` is accepted for compatibility: the cases always run (the memo keeps
+        verdicts, not observations).
+        """
+        base_raws, target_raws = await self._run_both(cases)
+        return [
+            (case, observation(base_raw, case), observation(target_raw, case))
+            for case, base_raw, target_raw in zip(cases, base_raws, target_raws)
+        ]
 
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(side, "base", self.base_server)
-                nursery.start_soon(side, "target", self.target_server)
-            self.outcome.cases += len(todo)
-            fresh = {}
-            for case, base_raw, target_raw in zip(todo, got["base"], got["target"]):
-                fresh[case] = (observation(base_raw, case), observation(target_raw, case))
-            if not use_memo:
-                return [(c, *fresh[c]) for c in cases]
-            if len(self._memo) > 200_000:
-                self._memo.clear()
-            self._memo.update(fresh)
-        return [(c, *self._memo[c]) for c in cases]
+    async def find_difference(
+        self, cases: list[Case], stop: bool = True
+    ) -> tuple[Case, dict[str, Any], dict[str, Any], list[str]] | None:
+        """Run ``cases`` on both servers, in chunks, the next chunk running while the last
+        one is compared; the first new unexplained difference (explained ones are noted),
+        or None. With ``stop`` the cases after it are not run."""
+        chunk = self.config.chunk
+        seen: set[Case] = set()
+        todo = []
+        for case in cases:
+            if case not in seen:
+                seen.add(case)
+                todo.append(case)
+        found: list[Any] = []
+        # Two chunks are in flight at a time, so that each server already has the next
+        # chunk while the harness collects and compares the last one.
+        send, receive = trio.open_memory_channel[Any](1)
+        in_flight = trio.Semaphore(2)
+
+        async def run_part(part: list[Case], done: trio.Event, slot: list[Any]) -> None:
+            try:
+                slot.extend(await self._run_both(part))
+            finally:
+                in_flight.release()
+                done.set()
+
+        async def produce(nursery: trio.Nursery) -> None:
+            # A chunk, once started, runs to its end (a cancelled one would leave records
+            # of half-run connections in the servers): stopping means starting no more.
+            async with send:
+                start = 0
+                while start < len(todo) and not (found and stop):
+                    part = []
+                    while start < len(todo) and len(part) < chunk:
+                        case = todo[start]
+                        start += 1
+                        if case in self._memo:
+                            await send.send(([case], None, None))
+                        else:
+                            part.append(case)
+                    if part:
+                        await in_flight.acquire()
+                        done, slot = trio.Event(), []
+                        nursery.start_soon(run_part, part, done, slot)
+                        await send.send((part, done, slot))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(produce, nursery)
+            async with receive:
+                async for part, done, slot in receive:
+                    if done is None:
+                        results = [self._memo[part[0]]]
+                    else:
+                        await done.wait()
+                        if len(slot) != 2:
+                            continue  # the run failed; its error ends the nursery
+                        results = [judge(*row) for row in zip(part, *slot)]
+                        self._remember(part, results)
+                    for case, result in zip(part, results):
+                        if result is not None and self._note(case, *result):
+                            found.append((case, *result))
+            self._progress()
+        return found[0] if found else None
+
+    def _remember(self, cases: list[Case], results: list[Any]) -> None:
+        if len(self._memo) > 50_000:
+            self._memo.clear()
+        self._memo.update(zip(cases, results))
+
+    def _note(self, case: Case, base: dict[str, Any], got: dict[str, Any], keys: list[str]) -> bool:
+        """Whether a difference is new: not explained (those are noted) nor known."""
+        deviation = explain_case(case, base, got, keys, self.active)
+        if deviation is not None:
+            if deviation.issue not in self.outcome.explained:
+                self.outcome.explained[deviation.issue] = Finding(
+                    case,
+                    "explained",
+                    keys,
+                    readable_diff(base, got, self._names()),
+                    base,
+                    got,
+                    deviation.describe(),
+                )
+            return False
+        return signature(keys, base, got) not in self._known
 
     def _progress(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -569,44 +844,31 @@ class Fuzzer:
 
     # -- the hypothesis test --
 
-    def _check_batch(self, batch: list[Case]) -> None:
-        """The body of the hypothesis test: run the batch, fail on a new difference."""
+    def _check_template(self, template: Template) -> None:
+        """The body of the hypothesis test: run the template's cases, fail on a new
+        difference. While shrinking, the case that failed last is tried first (a
+        shrink step that keeps it costs one case)."""
         now = time.monotonic()
         if self._shrink_started is not None:
-            over = now - self._shrink_started > self.config.shrink_seconds
+            over = now - self._shrink_started > self.config.shrink_seconds / 2
             if over and self._last_failure is not None:
-                if batch == self._last_failure[0]:
+                if template == self._last_failure[0]:
                     raise _Found("difference (shrink budget spent)")
                 return
         elif now > self._deadline:
             raise TimeUp()
-        cases = [variant for case in batch for variant in expand(case)]
+        cases = derive(template)
+        if self._last_failure is not None and self._last_failure[1] in cases:
+            cases.insert(0, self._last_failure[1])
         self.outcome.examples += 1
-        results = trio.from_thread.run(self.compare_cases, cases)
-        self._progress()
-        for case, base, got in results:
-            keys = differing_keys(base, got)
-            if not keys:
-                continue
-            deviation = explain_case(case, base, got, keys, self.active)
-            if deviation is not None:
-                if deviation.issue not in self.outcome.explained:
-                    self.outcome.explained[deviation.issue] = Finding(
-                        case,
-                        "explained",
-                        keys,
-                        readable_diff(base, got, self._names()),
-                        base,
-                        got,
-                        deviation.describe(),
-                    )
-                continue
-            if signature(keys, base, got) in self._known:
-                continue
-            if self._shrink_started is None:
-                self._shrink_started = time.monotonic()
-            self._last_failure = (batch, case, keys)
-            raise _Found(f"difference in {keys}")
+        found = trio.from_thread.run(self.find_difference, cases)
+        if found is None:
+            return
+        case, _base, _got, keys = found
+        if self._shrink_started is None:
+            self._shrink_started = time.monotonic()
+        self._last_failure = (template, case, keys)
+        raise _Found(f"difference in {keys}")
 
     def _names(self) -> tuple[str, str]:
         return (self.config.baseline.name, self.config.target.name)
@@ -628,36 +890,95 @@ class Fuzzer:
             print_blob=False,
             verbosity=Verbosity.quiet,
         )
-        @given(case_batches(self.config.family, self.config.batch_size))
-        def fuzz_batch(batch: list[Case]) -> None:
-            self._check_batch(batch)
+        @given(templates(self.config.family, self.config.derived, self.config.batch))
+        def fuzz_template(template: Template) -> None:
+            self._check_template(template)
 
-        fuzz_batch.hypothesis.inner_test._hypothesis_internal_add_digest = (  # type: ignore[attr-defined]
+        fuzz_template.hypothesis.inner_test._hypothesis_internal_add_digest = (  # type: ignore[attr-defined]
             f"harness-fuzz-{self.config.family}".encode()
         )
-        fuzz_batch()
+        fuzz_template()
+
+    async def _still_differs(self, candidates: list[Case], wanted: str) -> list[bool]:
+        """For each candidate: does it show the unexplained difference ``wanted`` (a
+        signature)?"""
+        out = []
+        for case, base, got in await self.compare_cases(candidates):
+            keys = differing_keys(base, got)
+            out.append(
+                bool(keys)
+                and signature(keys, base, got) == wanted
+                and explain_case(case, base, got, keys, self.active) is None
+            )
+        return out
+
+    async def minimize(self, case: Case, wanted: str, seconds: float) -> Case:
+        """Delta debugging on a found case's bytes (and its schedule): the smallest case
+        found within ``seconds`` that still shows the difference of signature ``wanted``.
+
+        First the plainest schedule (one send, half-close) is tried, then ``ddmin``:
+        remove each of n chunks of the bytes (n from 2 up to the length), keeping the
+        smallest removal that keeps the difference; a round's candidates run together,
+        ``chunk`` at a time.
+        """
+        deadline = time.monotonic() + seconds
+        plain = Case(case.family, case.data, datagrams=case.datagrams)
+        if plain != case and (await self._still_differs([plain], wanted))[0]:
+            case = plain
+        if case.family == "datagram":
+            return case
+        chunk = self.config.chunk or 64
+        granularity = 2
+        while len(case.data) >= 2 and time.monotonic() < deadline:
+            data = case.data
+            size = max(1, len(data) // granularity)
+            candidates = [
+                _with_data(case, data[:start] + data[start + size :])
+                for start in range(0, len(data), size)
+            ]
+            smaller = []
+            for first in range(0, len(candidates), chunk):
+                part = candidates[first : first + chunk]
+                verdicts = await self._still_differs(part, wanted)
+                smaller = [c for c, ok in zip(part, verdicts) if ok]
+                if smaller or time.monotonic() > deadline:
+                    break
+            if smaller:
+                case = min(smaller, key=lambda c: len(c.data))
+                granularity = max(granularity - 1, 2)
+            elif size == 1:
+                break
+            else:
+                granularity = min(granularity * 2, len(data))
+        return case
 
     async def _settle_finding(self) -> None:
-        """Confirm the shrunk case on its own, twice, and save its reproducer."""
+        """Minimize the shrunk case's bytes, confirm it on its own twice, save it."""
         assert self._last_failure is not None
-        _batch, case, keys = self._last_failure
+        _template, case, keys = self._last_failure
         self._last_failure = None
+        spent = time.monotonic() - (self._shrink_started or time.monotonic())
         self._shrink_started = None
+        first = await self.compare_cases([case], use_memo=False)
+        _, base, got = first[0]
+        first_keys = differing_keys(base, got)
+        if first_keys:
+            wanted = signature(first_keys, base, got)
+            budget = max(1.0, self.config.shrink_seconds - spent)
+            case = await self.minimize(case, wanted, budget)
         repeats = 0
-        base = got = None
+        results = []
         for _ in range(2):
             (_, base, got), *_ = await self.compare_cases([case], use_memo=False)
+            results.append((base, got))
             if differing_keys(base, got):
                 repeats += 1
-        if base is None or got is None:
-            return
-        first_base, first_got = self._memo.get(case, (base, got))
         if repeats == 2:
             verdict, reason = "differs", ""
         else:
             verdict = "flaky"
             reason = f"the difference repeated {repeats} of 2 times on rerun"
-            base, got = first_base, first_got
+            base, got = first[0][1], first[0][2]
         keys = differing_keys(base, got) or keys
         self._known.add(signature(keys, base, got))
         finding = Finding(
@@ -732,6 +1053,17 @@ class Fuzzer:
 def fuzz(config: FuzzConfig, log: Callable[[str], None] | None = None) -> FuzzOutcome:
     """Run a differential fuzz (blocking); see ``Fuzzer``."""
     return trio.run(Fuzzer(config, log).run)
+
+
+def _with_data(case: Case, data: bytes) -> Case:
+    """``case`` with other bytes (its splits cut to fit them)."""
+    splits, total = [], 0
+    for size in case.splits:
+        if total + size >= len(data):
+            break
+        splits.append(size)
+        total += size
+    return dataclasses.replace(case, data=data, splits=tuple(splits))
 
 
 # --- replay ------------------------------------------------------------------------------

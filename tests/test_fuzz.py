@@ -99,6 +99,49 @@ def test_case_json_round_trip_and_expand(case):
 
 
 @FAST
+@given(fuzz.templates("http", count=40))
+def test_templates_derive_the_same_distinct_cases(template):
+    cases = fuzz.derive(template)
+    assert cases == fuzz.derive(template)  # the same template, the same cases
+    assert len(set(cases)) == len(cases)
+    assert cases[0] == template.base
+    assert all(b"".join(c.pieces()) == c.data for c in cases)
+    assert fuzz.seeded_case(template, 7) == fuzz.seeded_case(template, 7)
+
+
+@FAST
+@given(fuzz.templates("http", count=40, batch=True))
+def test_batch_templates_derive_what_a_socketpair_can_tell_apart(template):
+    for case in fuzz.derive(template):
+        assert case.splits == () and case.pause == 0.0 and case.end != "reset"
+
+
+def test_seeded_cases_cover_limits_pipelines_and_endings():
+    template = fuzz.Template(Case("http", b"GET / HTTP/1.0\r\n\r\n"), seed=3, count=2000)
+    cases = fuzz.derive(template)
+    assert {c.end for c in cases} == {"half_close", "close", "reset"}
+    assert any(len(c.data) >= fuzz.REQUEST_LINE_LIMIT - 2 for c in cases)
+    assert any(c.data.count(b"HTTP/1.1") >= 2 for c in cases)
+    assert any(len(c.pieces()) > 1 for c in cases) and any(c.pause for c in cases)
+    opened = fuzz.derive(fuzz.Template(template.base, 3, 2000, allow_open=True))
+    assert any(c.end == "open" for c in opened)
+
+
+def test_long_error_replies_are_explained_by_their_digest():
+    from harness.fuzz_run import DEVIATIONS, observation
+
+    page = "<!DOCTYPE HTML>\n" + "x" * 20000
+    head = "HTTP/1.1 400 Bad request syntax ('aaa')\r\nConnection: close\r\n\r\n"
+    case = Case("http", b"a" * 9000)
+    base = observation({"reply": page, "end": "eof"}, case)
+    got = observation({"reply": head + page, "end": "eof"}, case)
+    explainer = DEVIATIONS[1].matches
+    assert explainer(case, base, got, ["reply"])
+    other = observation({"reply": head + page + "!", "end": "eof"}, case)
+    assert not explainer(case, base, other, ["reply"])
+
+
+@FAST
 @given(fuzz.valid_http_requests())
 def test_valid_requests_have_a_good_request_line(data):
     words = data.split(b"\r\n", 1)[0].split(b" ")
@@ -120,7 +163,13 @@ def test_invalid_http_uses_h11():
 
 def test_stdlib_against_itself_finds_nothing(tmp_path):
     result = harness(
-        "fuzz", "--target", "name=again,modules=stdlib", "--duration", "6", "--report-dir", str(tmp_path)
+        "fuzz",
+        "--target",
+        "name=again,modules=stdlib",
+        "--duration",
+        "6",
+        "--report-dir",
+        str(tmp_path),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((tmp_path / "report.json").read_text())
