@@ -70,6 +70,12 @@ ROWS = [
         server=SEND_ERROR,
     ),
     Row(
+        "explain_quotes",
+        get("/400?explain=say%20%22no%22%20and%20%27yes%27"),
+        "Quotes in explain stay as they are in the page (html.escape with quote=False).",
+        server=SEND_ERROR,
+    ),
+    Row(
         "message_latin1",
         get("/400?message=caf%C3%A9%20%C2%B5"),
         "A Latin-1 message: sent as Latin-1 in the status line, UTF-8 in the page.",

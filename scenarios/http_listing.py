@@ -173,6 +173,14 @@ ROWS = [
         "A symlink to a directory outside the root: followed and listed (documented).",
         reaches_outside=True,
     ),
+    Row(
+        "undecodable_name",
+        [get("/%ff/"), get("/%ff/?q=%fe")],
+        "/%ff/ is not UTF-8: translate_path falls back to U+FFFD and finds the directory "
+        "named so; the listing's title falls back the same way (errors='surrogatepass' "
+        "first, then replacement).",
+        tree=(*STANDARD, Dir("\ufffd"), File("\ufffd/x.txt", b"x\n")),
+    ),
 ]
 
 register_rows("listing", ROWS, tree=TREE)

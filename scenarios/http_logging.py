@@ -30,6 +30,12 @@ ROWS = [
         "ESC, DEL and C1 bytes become \\xHH, a backslash becomes \\\\; Latin-1 letters stay (H21).",
     ),
     Row(
+        "control_char_boundaries",
+        b"GET /\x00\x1f\x20~\x7f\x9f\xa0| HTTP/1.0\r\n\r\n",
+        "The edges of the escaped ranges: 0x00-0x1f and 0x7f-0x9f become \\xHH; space, "
+        "'~' (0x7e) and 0xa0 stay (H21).",
+    ),
+    Row(
         "control_chars_error",
         b"GET /\x1b]0;title\x07 FUBAR\x00\r\n\r\n",
         "Control characters in an error message are escaped in both error lines (H21).",

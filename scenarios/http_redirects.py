@@ -19,6 +19,13 @@ TREE = (
 ROWS = [
     Row("server_answers", get("/sub/"), "Sanity: GET /sub/ lists the directory (200)."),
     Row(
+        "absolute_form",
+        [get("http://example.com/sub"), get("http://example.com/sub?q#f")],
+        "An absolute-form target naming a directory (found under www/http:/example.com): "
+        "Location keeps the scheme and host, path plus '/'.",
+        tree=(*TREE, Dir("http:/example.com/sub")),
+    ),
+    Row(
         "dir_without_slash",
         get("/sub"),
         "GET /sub: 301, Location: /sub/, Content-Length: 0, no body (F1).",
