@@ -47,6 +47,7 @@ import dataclasses
 import hashlib
 import json
 import random
+from collections.abc import Iterator
 from typing import Any
 
 from hypothesis import strategies as st
@@ -746,21 +747,25 @@ def batch_form(case: Case) -> Case:
 def derive(template: Template) -> list[Case]:
     """Every case of ``template``, without duplicates: ``expand(base)``, then the seeded
     cases in seed order."""
+    return list(derive_iter(template))
+
+
+def derive_iter(template: Template) -> Iterator[Case]:
+    """``derive``, one case at a time (the fuzzer derives the next chunk while the last
+    one runs)."""
     out = expand(template.base)
     if template.batch:
         out = [batch_form(c) for c in out]
     seen: set[Case] = set()
-    unique = []
     for case in out:
         if case not in seen:
             seen.add(case)
-            unique.append(case)
+            yield case
     for index in range(min(template.count, MAX_DERIVED)):
         case = seeded_case(template, index)
         if case not in seen:
             seen.add(case)
-            unique.append(case)
-    return unique
+            yield case
 
 
 def _pick(rng: random.Random, items: Any) -> Any:
@@ -935,8 +940,8 @@ _CASE_STRATEGIES: dict[tuple[str, bool], st.SearchStrategy[Case]] = {}
 @st.composite
 def templates(draw: Any, family: str = "http", count: int = 200, batch: bool = False) -> Template:
     """A ``Template``: a drawn case of ``family``, a seed, ``count`` seeded cases. One in
-    eight may have ``open`` endings. Shrinks the base case as ``cases`` does, then the seed
-    towards 0."""
+    eight may have ``open`` endings (and has three times the cases). Shrinks the base case
+    as ``cases`` does, then the seed towards 0."""
     allow_open = draw(_S_0_7) == 7
     key = (family, allow_open)
     if key not in _CASE_STRATEGIES:
@@ -944,7 +949,9 @@ def templates(draw: Any, family: str = "http", count: int = 200, batch: bool = F
     base = draw(_CASE_STRATEGIES[key])
     if batch:
         base = batch_form(base)
-    return Template(base, draw(_S_SEED), count, allow_open, batch)
+    # Cases that stay open wait an idle timeout each (all at once): three times the cases
+    # run meanwhile, so that the servers are not idle while they wait.
+    return Template(base, draw(_S_SEED), count * 3 if allow_open else count, allow_open, batch)
 
 
 __all__ = [
@@ -967,6 +974,7 @@ __all__ = [
     "datagram_batches",
     "datagrams",
     "derive",
+    "derive_iter",
     "expand",
     "header_fields",
     "http_payloads",

@@ -39,7 +39,7 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 from harness.clients import render_bytes, wire_address
 from harness.compare import differing_keys, readable_diff
 from harness.errors import AgentGone, HarnessError, UsageError
-from harness.fuzz import FAMILIES, Case, Template, derive, templates
+from harness.fuzz import FAMILIES, Case, Template, derive, derive_iter, templates
 from harness.host import AgentProcess, make_workdir
 from harness.observation import normalize_http, normalize_text
 from harness.scenario import ServerSpec
@@ -745,41 +745,57 @@ class Fuzzer:
         ]
 
     async def find_difference(
-        self, cases: list[Case], stop: bool = True
+        self, cases: Iterable[Case], stop: bool = True, opened: list[Case] | None = None
     ) -> tuple[Case, dict[str, Any], dict[str, Any], list[str]] | None:
-        """Run ``cases`` on both servers, in chunks, the next chunk running while the last
-        one is compared; the first new unexplained difference (explained ones are noted),
-        or None. With ``stop`` the cases after it are not run."""
+        """Run ``cases`` on both servers, in chunks, the next chunk running (and the one
+        after it being taken from ``cases``, which may be a generator) while the last one
+        is compared; the first new unexplained difference (explained ones are noted), or
+        None. With ``stop`` the cases after it are not run.
+
+        ``opened``: cases that stay open (each waits ``idle`` seconds); they run all at
+        once, first, beside the chunks (not counted in flight), and are compared last.
+        Open cases found in ``cases`` are run with the chunks.
+        """
         chunk = self.config.chunk
         seen: set[Case] = set()
-        todo = []
-        for case in cases:
-            if case not in seen:
-                seen.add(case)
-                todo.append(case)
+        source = iter(cases)
         found: list[Any] = []
         # Two chunks are in flight at a time, so that each server already has the next
         # chunk while the harness collects and compares the last one.
         send, receive = trio.open_memory_channel[Any](1)
         in_flight = trio.Semaphore(2)
 
-        async def run_part(part: list[Case], done: trio.Event, slot: list[Any]) -> None:
+        async def run_part(
+            part: list[Case], done: trio.Event, slot: list[Any], counted: bool = True
+        ) -> None:
             try:
                 slot.extend(await self._run_both(part))
             finally:
-                in_flight.release()
+                if counted:
+                    in_flight.release()
                 done.set()
+
+        opened = [c for c in opened or () if c not in self._memo]
+        seen.update(opened)
+        open_run: tuple[trio.Event, list[Any]] = (trio.Event(), [])
 
         async def produce(nursery: trio.Nursery) -> None:
             # A chunk, once started, runs to its end (a cancelled one would leave records
             # of half-run connections in the servers): stopping means starting no more.
             async with send:
-                start = 0
-                while start < len(todo) and not (found and stop):
+                if opened:
+                    nursery.start_soon(run_part, opened, *open_run, False)
+                more = True
+                while more and not (found and stop):
                     part = []
-                    while start < len(todo) and len(part) < chunk:
-                        case = todo[start]
-                        start += 1
+                    while len(part) < chunk:
+                        case = next(source, None)
+                        if case is None:
+                            more = False
+                            break
+                        if case in seen:
+                            continue
+                        seen.add(case)
                         if case in self._memo:
                             await send.send(([case], None, None))
                         else:
@@ -789,6 +805,8 @@ class Fuzzer:
                         done, slot = trio.Event(), []
                         nursery.start_soon(run_part, part, done, slot)
                         await send.send((part, done, slot))
+                if opened:
+                    await send.send((opened, *open_run))
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(produce, nursery)
@@ -857,11 +875,19 @@ class Fuzzer:
                 return
         elif now > self._deadline:
             raise TimeUp()
-        cases = derive(template)
-        if self._last_failure is not None and self._last_failure[1] in cases:
-            cases.insert(0, self._last_failure[1])
+        cases: Iterable[Case] = derive_iter(template)
+        opened: list[Case] = []
+        if template.allow_open or self._last_failure is not None:
+            listed = derive(template)
+            # Open cases are few, and must start first.
+            opened = [c for c in listed if c.end == "open"]
+            listed = [c for c in listed if c.end != "open"]
+            # While shrinking, the case that failed goes first if the template has it.
+            if self._last_failure is not None and self._last_failure[1] in listed:
+                listed.insert(0, self._last_failure[1])
+            cases = listed
         self.outcome.examples += 1
-        found = trio.from_thread.run(self.find_difference, cases)
+        found = trio.from_thread.run(self.find_difference, cases, True, opened)
         if found is None:
             return
         case, _base, _got, keys = found
