@@ -733,6 +733,13 @@ class Template:
     allow_open: bool = False
     batch: bool = False
 
+    def __repr__(self) -> str:
+        # Short: hypothesis shows it, and the base's bytes may be 64 KiB.
+        return (
+            f"Template(base={self.base.describe()!r} #{self.base.key()}, seed={self.seed}, "
+            f"count={self.count}, allow_open={self.allow_open}, batch={self.batch})"
+        )
+
 
 def batch_form(case: Case) -> Case:
     """``case`` as batch mode can run it: one send (the handler reads only after the

@@ -95,7 +95,7 @@ class FuzzConfig:
 
     def __post_init__(self) -> None:
         if self.derived is None:
-            self.derived = 600 if self.batch else 250
+            self.derived = 1000 if self.batch else 250
         if self.chunk is None:
             self.chunk = 200 if self.batch else 64
         if self.family not in FAMILIES:

@@ -97,23 +97,26 @@ class RecordingMixIn:
         """The records of ``keys``, waiting up to ``timeout`` for their threads to end.
 
         A connection whose thread is still running gets ``{"done": False}`` (it hangs);
-        one the server never saw gets ``{"missing": True}``.
+        one the server never saw gets ``{"missing": True}``. With ``timeout`` 0 (batch
+        mode, where the handler ran in the caller's thread) nothing is waited for.
         """
-        import time
-
         self._records_init()
-        deadline = time.monotonic() + timeout
         keys = [str(k) for k in keys]
+        records = self._records
         with self._records_changed:
-            while True:
-                pending = [k for k in keys if not self._records.get(k, {}).get("done")]
-                left = deadline - time.monotonic()
-                if not pending or left <= 0:
-                    break
-                self._records_changed.wait(min(left, 0.05))
+            if timeout > 0:
+                import time
+
+                deadline = time.monotonic() + timeout
+                while True:
+                    pending = [k for k in keys if not records.get(k, {}).get("done")]
+                    left = deadline - time.monotonic()
+                    if not pending or left <= 0:
+                        break
+                    self._records_changed.wait(min(left, 0.05))
             out = {}
             for k in keys:
-                record = self._records.pop(k, None)
+                record = records.pop(k, None)
                 out[k] = record if record is not None else {"missing": True}
         return out
 
