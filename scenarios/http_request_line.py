@@ -138,6 +138,12 @@ ROWS = [
         known=(STATUS_LINE_FIX,),
     ),
     Row(
+        "version_extra_slash",
+        b"GET / HTTP/1.1/x\r\n\r\n",
+        "A second '/' in the version stays in the number ('1.1/x'), which is not digits: 400.",
+        known=(STATUS_LINE_FIX,),
+    ),
+    Row(
         "version_bad_prefix",
         b"GET / HTTPS/1.0\r\n\r\n",
         "A version that does not start with HTTP/ is rejected with 400 (H7).",

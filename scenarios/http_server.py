@@ -46,3 +46,39 @@ def _describe(server: str) -> None:
 
 for _server in ("HTTPServer", "ThreadingHTTPServer"):
     _describe(_server)
+
+
+HANDLER_DEFAULTS = """
+import http.server as hs
+base, files = hs.BaseHTTPRequestHandler, hs.SimpleHTTPRequestHandler
+result = {
+    "weekdayname": base.weekdayname,
+    "monthname": base.monthname,
+    "default_request_version": base.default_request_version,
+    "protocol_version": base.protocol_version,
+    "server_version": base.server_version.split("/")[0],
+    "files server_version": files.server_version.split("/")[0],
+    "sys_version starts": base.sys_version.split("/")[0],
+    "error_content_type": base.error_content_type,
+    "error_message_format": base.error_message_format,
+    "MessageClass": base.MessageClass.__module__ + "." + base.MessageClass.__name__,
+    "responses": {str(k): list(v) for k, v in sorted(base.responses.items())},
+    "extensions_map": dict(sorted(files.extensions_map.items())),
+    "rbufsize": base.rbufsize,
+    "DEFAULT_ERROR_CONTENT_TYPE": hs.DEFAULT_ERROR_CONTENT_TYPE,
+    "DEFAULT_ERROR_MESSAGE": hs.DEFAULT_ERROR_MESSAGE,
+    "all": sorted(hs.__all__),
+}
+"""
+
+
+@scenario(
+    "http/server/handler_class_defaults",
+    server=ServerSpec("http.server:HTTPServer", handler=HANDLER),
+)
+async def handler_class_defaults(run):
+    """The class attributes of BaseHTTPRequestHandler and SimpleHTTPRequestHandler that
+    subclasses and log lines rely on (day and month names, versions, error template and
+    content type, the responses table, extensions_map) and the module's ``__all__``."""
+    outcome = await run.exec(HANDLER_DEFAULTS)
+    run.record("defaults", outcome.get("returned", dict(outcome)))
