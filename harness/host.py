@@ -62,6 +62,9 @@ def agent_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     env.pop("FORCE_COLOR", None)
     env.pop("PYTHON_COLORS", None)
     env["PYTHONHASHSEED"] = "0"
+    # A file or socket left for the garbage collector to close is a leak on PyPy and a
+    # warning on CPython: shown on stderr, it becomes part of what is compared.
+    env["PYTHONWARNINGS"] = "always::ResourceWarning"
     if extra:
         env.update(extra)
     return env

@@ -20,6 +20,10 @@ _TRACEBACK = re.compile(
 _CHAINED = re.compile(
     r"^\nDuring handling of the above exception, another exception occurred:\n\n", re.MULTILINE
 )
+# "file:line: XWarning: message" and the source line Python prints under it: both name
+# the code of one implementation.
+_WARNING_AT = re.compile(r"^\S+:\d+: (\w*Warning): (.*)\n(?:  .*\n)?", re.MULTILINE)
+_FD_NUMBER = re.compile(r"\bfd=\d+")
 _LOG_TIME = re.compile(r"\[\d{2}/[A-Z][a-z]{2}/\d{4} \d{2}:\d{2}:\d{2}\]")
 _HTTP_DATE = re.compile(
     r"^(Date|Last-Modified): (Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} "
@@ -42,6 +46,8 @@ def normalize_text(text: str, replacements: Iterable[tuple[str, str]] = ()) -> s
     text = _CHAINED.sub("\n<chained>\n", text)
     text = _TRACEBACK.sub("Traceback (most recent call last):\n  <frames>\n", text)
     text = _LOG_TIME.sub("[<time>]", text)
+    text = _WARNING_AT.sub(r"<where>: \1: \2\n", text)
+    text = _FD_NUMBER.sub("fd=<n>", text)
     return text
 
 

@@ -75,3 +75,15 @@ def test_event_key_and_sorted_lines():
         "verify_request:returned[serve] value=False"
     )
     assert sorted_lines("b\n\na\n") == ["a", "b"]
+
+
+def test_normalize_text_keeps_warnings_but_not_where_or_fd_numbers():
+    text = (
+        "/usr/lib/python3.11/socketserver.py:470: ResourceWarning: unclosed "
+        "<socket.socket fd=7, family=2, type=1, proto=0, laddr=('127.0.0.1', 4242)>\n"
+        "  self.close_request(request)\n"
+    )
+    assert normalize_text(text) == (
+        "<where>: ResourceWarning: unclosed <socket.socket fd=<n>, family=2, type=1, "
+        "proto=0, laddr=('127.0.0.1', PORT)>\n"
+    )
