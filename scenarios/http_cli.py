@@ -26,8 +26,14 @@ here = os.path.join(tmpdir, "cli")
 os.makedirs(os.path.join(here, "sub"), exist_ok=True)
 with open(os.path.join(here, "hello.txt"), "w") as f:
     f.write("hello from the cli\\n")
-main = sys.modules["http.server"].__file__
-code = "import runpy, sys; sys.argv[0] = 'server.py'; runpy.run_path(%r, run_name='__main__')" % main
+# Run as a file named server.py wherever the target's module lives: argparse names the
+# program after the file it runs.
+bindir = os.path.join(tmpdir, "cli-bin")
+os.makedirs(bindir, exist_ok=True)
+main = os.path.join(bindir, "server.py")
+with open(sys.modules["http.server"].__file__, "rb") as src, open(main, "wb") as dst:
+    dst.write(src.read())
+code = "import runpy; runpy.run_path(%r, run_name='__main__')" % main
 cli = subprocess.Popen(
     [sys.executable, "-u", "-c", code] + ARGS,
     cwd=here, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -38,19 +44,26 @@ result = banner
 
 STOP = """
 import signal
-cli.send_signal(signal.SIGINT)
-out, err = cli.communicate(timeout=10)
+if INTERRUPT:
+    cli.send_signal(signal.SIGINT)
+# Not communicate(): it reads the raw pipes and would lose what readline() buffered.
+cli.wait(timeout=10)
+out, err = cli.stdout.read(), cli.stderr.read()
 result = {"stdout": out, "stderr": err, "status": cli.returncode}
 """
 
 
 def _cli_scenario(name: str, args: list[str], requests: list[bytes], doc: str) -> None:
+    """Register ``http/cli/<name>``: run the CLI with ``args``, send ``requests``, then
+    SIGINT (only to a CLI that serves: one that prints and exits is waited for)."""
+    interrupt = bool(requests)
+
     @scenario(f"http/cli/{name}", server=IDLE, description=doc, deadline=30.0)
     async def body(run):
         started = await run.exec(f"ARGS = {json.dumps(args)}\n" + START, timeout=20)
         banner = started.get("returned") or ""
-        run.record("banner", banner.replace(_port_of(banner), "PORT") if banner else dict(started))
         port = _port_of(banner)
+        run.record("banner", _normalize(banner, port) if banner else dict(started))
         replies = []
         if port:
             for request in requests:
@@ -64,11 +77,13 @@ def _cli_scenario(name: str, args: list[str], requests: list[bytes], doc: str) -
                             data += chunk
                 replies.append(reply_record(Received(data, "eof")))
         run.record("replies", replies)
-        stopped = await run.exec(STOP, timeout=20)
+        stopped = await run.exec(f"INTERRUPT = {interrupt}\n" + STOP, timeout=20)
         result = stopped.get("returned")
         if isinstance(result, dict):
             result = {k: _normalize(v, port) for k, v in result.items()}
-        run.record("after SIGINT", result if result is not None else dict(stopped))
+        run.record(
+            "after SIGINT" if interrupt else "exit", result if result is not None else dict(stopped)
+        )
 
 
 def _normalize(value: object, port: str) -> object:
