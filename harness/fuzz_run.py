@@ -696,8 +696,33 @@ def judge(case: Case, base_raw: dict[str, Any], target_raw: dict[str, Any]) -> A
     base, got = observation(base_raw, case), observation(target_raw, case)
     if base == got:
         return None
-    keys = differing_keys(base, got)
+    keys = observed_differences(base, got)
     return (base, got, keys) if keys else None
+
+
+def _status_line(reply: Any) -> str:
+    if isinstance(reply, dict):
+        reply = reply.get("head", "")
+    return str(reply).split("\n", 1)[0]
+
+
+def observed_differences(base: dict[str, Any], got: dict[str, Any]) -> list[str]:
+    """The differing keys of two case observations, allowing for a reset's truncation.
+
+    A server that closes with request bytes still unread makes the kernel send RST, and an
+    RST discards what the client had not read yet: the same reply may then arrive whole
+    (``eof``) or cut short (``reset``), depending on timing alone. When one side ended with
+    a reset, the replies are compared by their status lines only.
+    """
+    if (
+        "reset" in (base.get("end"), got.get("end"))
+        and "reply" in base
+        and "reply" in got
+        and _status_line(base["reply"]) == _status_line(got["reply"])
+    ):
+        base = {**base, "reply": _status_line(base["reply"]), "end": "closed"}
+        got = {**got, "reply": _status_line(got["reply"]), "end": "closed"}
+    return differing_keys(base, got)
 
 
 class Fuzzer:
@@ -930,7 +955,7 @@ class Fuzzer:
         signature)?"""
         out = []
         for case, base, got in await self.compare_cases(candidates):
-            keys = differing_keys(base, got)
+            keys = observed_differences(base, got)
             out.append(
                 bool(keys)
                 and signature(keys, base, got) == wanted
@@ -987,7 +1012,7 @@ class Fuzzer:
         self._shrink_started = None
         first = await self.compare_cases([case], use_memo=False)
         _, base, got = first[0]
-        first_keys = differing_keys(base, got)
+        first_keys = observed_differences(base, got)
         if first_keys:
             wanted = signature(first_keys, base, got)
             budget = max(1.0, self.config.shrink_seconds - spent)
@@ -997,7 +1022,7 @@ class Fuzzer:
         for _ in range(2):
             (_, base, got), *_ = await self.compare_cases([case], use_memo=False)
             results.append((base, got))
-            if differing_keys(base, got):
+            if observed_differences(base, got):
                 repeats += 1
         if repeats == 2:
             verdict, reason = "differs", ""
@@ -1005,7 +1030,7 @@ class Fuzzer:
             verdict = "flaky"
             reason = f"the difference repeated {repeats} of 2 times on rerun"
             base, got = first[0][1], first[0][2]
-        keys = differing_keys(base, got) or keys
+        keys = observed_differences(base, got) or keys
         self._known.add(signature(keys, base, got))
         finding = Finding(
             case, verdict, keys, readable_diff(base, got, self._names()), base, got, reason
@@ -1128,7 +1153,7 @@ def replay_differential(
     baseline = baseline or parse_target(saved.get("baseline", "stdlib"))
     found = False
     for target, base, got in trio.run(_replay, case, targets, baseline, False):
-        keys = differing_keys(base, got)
+        keys = observed_differences(base, got)
         deviation = explain_case(case, base, got, keys, active_deviations(target)) if keys else None
         if not keys:
             log(f"{target.name}: same as {baseline.name}")
