@@ -295,7 +295,17 @@ class Agent:
             emit("command:raised", id=cid, **_exc_fields(exc))
             return
         self.finished.add(cid)
-        emit("command:returned", id=cid, value=_describe(value))
+        described = _describe(value)
+        text = json.dumps(described, default=repr)
+        if len(text) > _MAX_EVENT // 2:
+            # Too long for one atomic event line: the value goes into a file of the run's
+            # private directory, and the event says where.
+            path = os.path.join(self.tmpdir, "result-%s.json" % (cid,))
+            with open(path, "w") as handle:
+                handle.write(text)
+            emit("command:returned", id=cid, value_file=path)
+        else:
+            emit("command:returned", id=cid, value=described)
 
     def _quiesce(self) -> int:
         """Join the command threads whose command has finished; how many still run.

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import json
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
@@ -277,6 +278,9 @@ class Run:
                 return Outcome(raised="server process died")
             return Outcome(pending=True)
         if event["ev"] == "command:returned":
+            if "value_file" in event:
+                with open(event["value_file"]) as handle:
+                    return Outcome(returned=json.load(handle))
             return Outcome(returned=event.get("value"))
         return Outcome(raised=f"{event.get('type')}: {event.get('message', '')}".rstrip(": "))
 
