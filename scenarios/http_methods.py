@@ -30,6 +30,14 @@ def http11(*requests: bytes) -> bytes:
 ROWS = [
     Row("server_answers", get("/a.txt"), "Sanity: GET /a.txt is 200 with the file."),
     Row(
+        "send_head_fails_after_open",
+        [get("/a.txt"), get("/a.txt", method="HEAD"), get("/sub/")],
+        "A handler whose Last-Modified date fails: send_head has opened the file and must "
+        "close it before the error reaches handle_error (no ResourceWarning on stderr); a "
+        "listing, which has no Last-Modified, is still served.",
+        handler="BadDates",
+    ),
+    Row(
         "head_file",
         [get("/a.txt"), get("/a.txt", method="HEAD")],
         "HEAD /a.txt: the same status and headers as GET, no body (F13).",

@@ -80,6 +80,17 @@ def drop_file_capabilities():
     return "dropped"
 
 
+class BadDates(Files):
+    """Files whose ``date_time_string`` fails for a file's time (Last-Modified) but not
+    for the Date header: ``send_head`` fails after it has opened the file, which it must
+    close before the error goes on to ``handle_error``."""
+
+    def date_time_string(self, timestamp=None):
+        if timestamp is not None:
+            raise ValueError("no date for file times")
+        return super().date_time_string(timestamp)
+
+
 class Unprivileged(Files):
     """Files, handled by a thread for which file permission bits apply, even as root."""
 
