@@ -765,13 +765,19 @@ class _Threads(list):
         super().__init__(*args)
         # Worker threads remove themselves while the serving thread appends.
         self._lock = threading.Lock()
+        # Tracked threads that will not remove themselves; only they need reaping.
+        self._foreign = 0
 
     def append(self, thread):
         """Track ``thread`` unless it is a daemon thread."""
         with self._lock:
-            self[:] = [t for t in self if t.is_alive()]
+            if self._foreign:
+                self[:] = [t for t in self if t.is_alive()]
+                self._foreign = sum(1 for t in self if getattr(t, "_registry", None) is not self)
             if not thread.daemon:
                 super().append(thread)
+                if getattr(thread, "_registry", None) is not self:
+                    self._foreign += 1
 
     def pop_all(self):
         """Empty the list and return what it held."""
