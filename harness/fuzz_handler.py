@@ -33,13 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from hypothesis import HealthCheck, Phase, Verbosity, given, settings
-from hypothesis import seed as hypothesis_seed
-from hypothesis.database import DirectoryBasedExampleDatabase
 
 from harness.errors import HarnessError
 from harness.fuzz import Case, cases
-from harness.fuzz_run import FuzzServer, TimeUp, save_reproducer
+from harness.fuzz_run import FuzzServer, TimeUp, run_hypothesis, save_reproducer
 from harness.reports import json_report, markdown
 from harness.scenario import ServerSpec
 from harness.targets import PROJECT_ROOT, Target, parse_target
@@ -293,30 +290,16 @@ class HandlerFuzzer:
         raise _Found(kind)
 
     def _hypothesis_run(self, examples: int, run_seed: int, reuse: bool) -> None:
-        database = DirectoryBasedExampleDatabase(str(self.config.report_dir / "hypothesis"))
-        phases = [Phase.explicit, Phase.generate, Phase.shrink]
-        if reuse:
-            phases.insert(1, Phase.reuse)
         family = "http-valid" if self.outcome.family == "http" else self.outcome.family
-
-        @hypothesis_seed(run_seed)
-        @settings(
-            max_examples=examples,
-            database=database,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            phases=phases,
-            report_multiple_bugs=False,
-            print_blob=False,
-            verbosity=Verbosity.quiet,
+        run_hypothesis(
+            cases(family, allow_open=False),
+            self._check,
+            examples=examples,
+            run_seed=run_seed,
+            reuse=reuse,
+            report_dir=self.config.report_dir,
+            digest=f"harness-handler-{self.config.handler}-{self.config.server}",
         )
-        @given(cases(family, allow_open=False))
-        def fuzz_handler_case(case: Case) -> None:
-            self._check(case)
-
-        digest = f"harness-handler-{self.config.handler}-{self.config.server}".encode()
-        fuzz_handler_case.hypothesis.inner_test._hypothesis_internal_add_digest = digest  # type: ignore[attr-defined]
-        fuzz_handler_case()
 
     async def _settle_finding(self) -> None:
         assert self._last is not None

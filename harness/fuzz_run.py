@@ -725,6 +725,47 @@ def observed_differences(base: dict[str, Any], got: dict[str, Any]) -> list[str]
     return differing_keys(base, got)
 
 
+def run_hypothesis(
+    strategy: Any,
+    check: Callable[[Any], None],
+    *,
+    examples: int,
+    run_seed: int,
+    reuse: bool,
+    report_dir: Path,
+    digest: str,
+) -> None:
+    """Run ``check`` on examples of ``strategy`` with hypothesis, quietly.
+
+    The example database lives in ``report_dir/hypothesis`` and is keyed by ``digest``
+    (one per fuzzed family or handler), so a later run with ``reuse`` tries the cases an
+    earlier run found first. ``check`` raises to report a finding, which hypothesis then
+    shrinks.
+    """
+    database = DirectoryBasedExampleDatabase(str(report_dir / "hypothesis"))
+    phases = [Phase.explicit, Phase.generate, Phase.shrink]
+    if reuse:
+        phases.insert(1, Phase.reuse)
+
+    @hypothesis_seed(run_seed)
+    @settings(
+        max_examples=examples,
+        database=database,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        phases=phases,
+        report_multiple_bugs=False,
+        print_blob=False,
+        verbosity=Verbosity.quiet,
+    )
+    @given(strategy)
+    def fuzz_one(example: Any) -> None:
+        check(example)
+
+    fuzz_one.hypothesis.inner_test._hypothesis_internal_add_digest = digest.encode()  # type: ignore[attr-defined]
+    fuzz_one()
+
+
 class Fuzzer:
     """Runs the differential fuzz loop of one ``FuzzConfig``."""
 
@@ -925,30 +966,15 @@ class Fuzzer:
         return (self.config.baseline.name, self.config.target.name)
 
     def _hypothesis_run(self, examples: int, run_seed: int, reuse: bool) -> None:
-        database = DirectoryBasedExampleDatabase(str(self.config.report_dir / "hypothesis"))
-        phases = [Phase.explicit, Phase.generate, Phase.shrink]
-        if reuse:
-            phases.insert(1, Phase.reuse)
-
-        @hypothesis_seed(run_seed)
-        @settings(
-            max_examples=examples,
-            database=database,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            phases=phases,
-            report_multiple_bugs=False,
-            print_blob=False,
-            verbosity=Verbosity.quiet,
+        run_hypothesis(
+            templates(self.config.family, self.config.derived, self.config.batch),
+            self._check_template,
+            examples=examples,
+            run_seed=run_seed,
+            reuse=reuse,
+            report_dir=self.config.report_dir,
+            digest=f"harness-fuzz-{self.config.family}",
         )
-        @given(templates(self.config.family, self.config.derived, self.config.batch))
-        def fuzz_template(template: Template) -> None:
-            self._check_template(template)
-
-        fuzz_template.hypothesis.inner_test._hypothesis_internal_add_digest = (  # type: ignore[attr-defined]
-            f"harness-fuzz-{self.config.family}".encode()
-        )
-        fuzz_template()
 
     async def _still_differs(self, candidates: list[Case], wanted: str) -> list[bool]:
         """For each candidate: does it show the unexplained difference ``wanted`` (a
