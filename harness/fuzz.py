@@ -385,10 +385,10 @@ _S_0_7 = st.integers(0, 7)
 
 
 @st.composite
-def valid_http_requests(draw: Any) -> bytes:
+def valid_http_requests(draw: Any, edits: bool = True) -> bytes:
     """Requests a ``BaseHTTPRequestHandler`` parses and dispatches (for fuzzing a handler
     rather than the parser): a common method, ``HTTP/1.0`` or ``HTTP/1.1``, CRLF, grammar
-    targets, headers and bodies; one in eight gets byte-level edits as well.
+    targets, headers and bodies; with ``edits``, one in eight gets byte-level edits as well.
 
     Shrinks towards ``GET / HTTP/1.0`` with no headers, unedited.
     """
@@ -400,7 +400,7 @@ def valid_http_requests(draw: Any) -> bytes:
         body=draw(_S_BODY) if draw(_S_BOOL) else b"",
     )
     data = request.render()
-    if draw(_S_0_7) == 7:
+    if edits and draw(_S_0_7) == 7:
         data = draw(mutations(data))
     return data
 
