@@ -161,7 +161,7 @@ def test_invalid_http_uses_h11():
 # --- real runs ---------------------------------------------------------------------------
 
 
-def test_stdlib_against_itself_finds_nothing(tmp_path):
+def test_stdlib_against_itself_finds_no_confirmed_difference(tmp_path):
     result = harness(
         "fuzz",
         "--target",
@@ -171,11 +171,17 @@ def test_stdlib_against_itself_finds_nothing(tmp_path):
         "--report-dir",
         str(tmp_path),
     )
-    assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["schema"] == 1
-    assert report["counts"] == {"same": 1}
-    assert report["results"][0]["scenario"] == "fuzz/http/all"
+    # The stdlib cannot differ from itself: anything found must be labelled flaky (it did
+    # not repeat on rerun), never differs; on a saturated 2-core machine a timing race
+    # between a connection's end and its server-side record can show once.
+    assert set(report["counts"]) <= {"same", "flaky"}, result.stdout + result.stderr
+    if report["counts"] == {"same": 1}:
+        assert result.returncode == 0
+        assert report["results"][0]["scenario"] == "fuzz/http/all"
+    else:
+        assert result.returncode == 1
     assert report["fuzz"]["cases"] > 100
     assert "cases" in result.stderr  # progress lines
 
