@@ -287,7 +287,7 @@ class FuzzServer:
         if not self.records:
             return results
         path = self._path("records")
-        await self._exec(f"result = server.take_records_to({keys!r}, {path!r}, 2.0)", 15.0)
+        await self._exec(f"result = server.take_records_to({keys!r}, {path!r}, 5.0)", 20.0)
         records = json.loads(Path(path).read_text())
         os.unlink(path)
         for result in results:
