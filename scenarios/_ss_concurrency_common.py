@@ -128,3 +128,23 @@ async def reply_order(run: Run, second_wait: float) -> dict[str, Any]:
         "a": a_reply,
         "b": {"data": data.decode("latin-1"), "end": end},
     }
+
+
+async def close_while_held(run: Run, blocks: bool, what: str) -> None:
+    """Hold one request, stop serve_forever, then server_close while it is still held.
+
+    Records what server_close did within a wait (``NOT_YET`` when the stdlib ``blocks``,
+    else ``PROMPTLY``) under ``server_close while <what>``, the held client's reply after
+    its release, and the final outcome of server_close.
+    """
+    serve = run.serve_forever(0.05)
+    client = await hold(run, 0)
+    run.record("shutdown", dict(await run.shutdown()))
+    run.record("serve_forever", dict(await run.outcome(serve)))
+    close = run.start("server_close")
+    run.record(
+        f"server_close while {what}",
+        dict(await run.outcome(close, NOT_YET if blocks else PROMPTLY)),
+    )
+    run.record("held reply", await release(client))
+    run.record("server_close at last", dict(await run.outcome(close, 5.0)))

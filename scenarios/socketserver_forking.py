@@ -12,10 +12,10 @@ from scenarios._ss_concurrency_common import (
     COMMAND,
     DATAGRAM_COMMAND,
     NOT_YET,
-    PROMPTLY,
     WATCH_EXIT_CODES,
     ask,
     children_of,
+    close_while_held,
     hold,
     no_processes_left,
     release,
@@ -153,17 +153,7 @@ async def handle_timeout_reaps(run):
 
 async def _close_while_child_runs(run, blocks: bool):
     """Hold one request in a child, stop serve_forever, then server_close."""
-    serve = run.serve_forever(0.05)
-    client = await hold(run, 0)
-    run.record("shutdown", dict(await run.shutdown()))
-    run.record("serve_forever", dict(await run.outcome(serve)))
-    close = run.start("server_close")
-    run.record(
-        "server_close while child runs",
-        dict(await run.outcome(close, NOT_YET if blocks else PROMPTLY)),
-    )
-    run.record("held reply", await release(client))
-    run.record("server_close at last", dict(await run.outcome(close, 5.0)))
+    await close_while_held(run, blocks, "child runs")
 
 
 @scenario(f"{FAMILY}/block_on_close_true", server=forking_spec())

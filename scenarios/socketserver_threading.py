@@ -12,10 +12,8 @@ from scenarios._ss_concurrency_common import (
     COMMAND,
     DATAGRAM_COMMAND,
     NOT_YET,
-    PROMPTLY,
     ask,
-    hold,
-    release,
+    close_while_held,
     reply_order,
 )
 
@@ -94,17 +92,7 @@ async def _close_while_handling(run, blocks: bool):
     else ``PROMPTLY``), the held client's reply after its release, and the final outcome
     of server_close.
     """
-    serve = run.serve_forever(0.05)
-    client = await hold(run, 0)
-    run.record("shutdown", dict(await run.shutdown()))
-    run.record("serve_forever", dict(await run.outcome(serve)))
-    close = run.start("server_close")
-    run.record(
-        "server_close while handling",
-        dict(await run.outcome(close, NOT_YET if blocks else PROMPTLY)),
-    )
-    run.record("held reply", await release(client))
-    run.record("server_close at last", dict(await run.outcome(close, 5.0)))
+    await close_while_held(run, blocks, "handling")
     run.record("threads after", await _settle_threads(run, 0))
 
 
