@@ -72,7 +72,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         return _cmd_fuzz_handler(args)
     if args.server:
         raise UsageError("--server is only used with --handler MODULE:CLASS")
-    from harness.fuzz_run import FuzzConfig, fuzz
+    from harness.fuzz_run import FuzzConfig, fuzz, nothing_found_row
 
     duration = args.duration
     if duration is None and args.max_examples is None:
@@ -105,20 +105,13 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         rows.append(_row(config.family, finding, config.target.name, outcome.python))
     if not rows:
         rows.append(
-            {
-                "scenario": f"fuzz/{config.family}/all",
-                "description": f"{outcome.cases} fuzzed cases, no difference",
-                "target": config.target.name,
-                "verdict": "same",
-                "duration_s": round(outcome.seconds, 3),
-                "diff": "",
-                "reason": "",
-                "differing_keys": [],
-                "violations": [],
-                "reproducer": "",
-                "python": outcome.python,
-                "observation": None,
-            }
+            nothing_found_row(
+                f"fuzz/{config.family}/all",
+                f"{outcome.cases} fuzzed cases, no difference",
+                config.target.name,
+                outcome.seconds,
+                outcome.python,
+            )
         )
     targets = [
         dict(config.target.describe(), role="target"),

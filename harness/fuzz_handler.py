@@ -36,7 +36,7 @@ import trio
 
 from harness.errors import HarnessError
 from harness.fuzz import Case, cases
-from harness.fuzz_run import FuzzServer, TimeUp, run_hypothesis, save_reproducer
+from harness.fuzz_run import FuzzServer, TimeUp, nothing_found_row, run_hypothesis, save_reproducer
 from harness.reports import json_report, markdown
 from harness.scenario import ServerSpec
 from harness.targets import PROJECT_ROOT, Target, parse_target
@@ -413,20 +413,13 @@ def write_report(config: HandlerFuzzConfig, outcome: HandlerOutcome, duration: f
         )
     if not rows:
         rows.append(
-            {
-                "scenario": "fuzz/handler/all",
-                "description": f"{outcome.cases} fuzzed cases against {config.handler}",
-                "target": config.target.name,
-                "verdict": "same",
-                "duration_s": round(outcome.seconds, 3),
-                "diff": "",
-                "reason": "",
-                "differing_keys": [],
-                "violations": [],
-                "reproducer": "",
-                "python": outcome.python,
-                "observation": None,
-            }
+            nothing_found_row(
+                "fuzz/handler/all",
+                f"{outcome.cases} fuzzed cases against {config.handler}",
+                config.target.name,
+                outcome.seconds,
+                outcome.python,
+            )
         )
     targets = [dict(config.target.describe(), role="target")]
     extra = {

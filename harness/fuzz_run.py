@@ -725,6 +725,17 @@ def observed_differences(base: dict[str, Any], got: dict[str, Any]) -> list[str]
     return differing_keys(base, got)
 
 
+def nothing_found_row(
+    scenario: str, description: str, target: str, seconds: float, python: Any
+) -> dict[str, Any]:
+    """The report row of a fuzz run that found nothing (schema of ``report.json``)."""
+    from harness.engine import Result
+
+    row = Result(scenario, target, "same", round(seconds, 3), python=list(python or [])).to_json()
+    row["description"] = description
+    return row
+
+
 def run_hypothesis(
     strategy: Any,
     check: Callable[[Any], None],
