@@ -123,3 +123,19 @@ async def stop(run: Run, serve_id: int) -> None:
 def names(events: list[dict[str, Any]]) -> list[str]:
     """Event names with their context, e.g. ``handle_error[serve]``, in arrival order."""
     return [f"{e.get('ev')}[{e.get('ctx')}]" for e in events]
+
+
+async def slow_read_mib(run: Run) -> None:
+    """Ask a ``SendBig`` handler for 1 MiB and read it 16 KiB at a time with pauses:
+    records what was sent and received, and expects every byte, in order."""
+    serve_id = await serve(run)
+    size = 1024 * 1024
+    async with await run.connect() as client:
+        sent, received = await exchange(
+            client, b"%d\n" % size, half_close=False, chunk=16384, read_pause=0.002
+        )
+    expected = (bytes(range(256)) * (size // 256))[:size]
+    run.record("sent", sent)
+    run.record("reply", received.summary())
+    run.expect(received.data == expected, "the slow reader gets the whole 1 MiB in order")
+    await stop(run, serve_id)

@@ -11,10 +11,10 @@ from __future__ import annotations
 from harness.scenario import ServerSpec, scenario
 from scenarios._ss_common import (
     STREAM_ECHO_LINE,
-    exchange,
     handler,
     json_reply,
     serve,
+    slow_read_mib,
     stop,
     stream_exchange,
 )
@@ -199,14 +199,4 @@ async def finish_flush_error(run):
 async def slow_reader_with_timeout(run):
     """Handler timeout=5 (the socket is then non-blocking inside), an 8 KiB send buffer and
     a slow reader: one wfile.write of 1 MiB still delivers every byte (sendall, not send)."""
-    serve_id = await serve(run)
-    size = 1024 * 1024
-    async with await run.connect() as client:
-        sent, received = await exchange(
-            client, b"%d\n" % size, half_close=False, chunk=16384, read_pause=0.002
-        )
-    expected = (bytes(range(256)) * (size // 256))[:size]
-    run.record("sent", sent)
-    run.record("reply", received.summary())
-    run.expect(received.data == expected, "the slow reader gets the whole 1 MiB in order")
-    await stop(run, serve_id)
+    await slow_read_mib(run)

@@ -21,6 +21,7 @@ from scenarios._ss_common import (
     pattern,
     reuse_port_api,
     serve,
+    slow_read_mib,
     stop,
     stream_exchange,
 )
@@ -134,17 +135,7 @@ async def reset_while_writing(run):
 async def slow_reader(run):
     """A handler writes 1 MiB in one write to a client reading 16 KiB at a time with
     pauses: every byte arrives, in order (the writer must not lose partial sends)."""
-    serve_id = await serve(run)
-    size = 1024 * 1024
-    async with await run.connect() as client:
-        sent, received = await exchange(
-            client, b"%d\n" % size, half_close=False, chunk=16384, read_pause=0.002
-        )
-    expected = (bytes(range(256)) * (size // 256))[:size]
-    run.record("sent", sent)
-    run.record("reply", received.summary())
-    run.expect(received.data == expected, "the slow reader gets the whole 1 MiB in order")
-    await stop(run, serve_id)
+    await slow_read_mib(run)
 
 
 @scenario(
