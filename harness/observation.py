@@ -34,7 +34,6 @@ _SERVER = re.compile(
     r"^(Server): ([A-Za-z]+HTTP)(?:/\d+\.\d+)? (?:Python|PyPy)/\d+\.\d+\.\d+\S*\r?$",
     re.MULTILINE | re.IGNORECASE,
 )
-_PYTHON_VERSION = re.compile(r"\b(Python|PyPy)/\d+\.\d+\.\d+\S*")
 
 
 def normalize_text(text: str, replacements: Iterable[tuple[str, str]] = ()) -> str:
@@ -69,11 +68,6 @@ def normalize_http(text: str) -> str:
         text,
     )
     return text
-
-
-def normalize_python_version(text: str) -> str:
-    """Replace ``Python/3.11.7``-style tokens (in bodies, logs) by a placeholder."""
-    return _PYTHON_VERSION.sub(r"\1/<version>", text)
 
 
 def sorted_lines(text: str) -> list[str]:

@@ -30,7 +30,7 @@ from typing import Any
 import trio
 
 from harness.clients import DatagramClient, StreamClient, connect_stream, open_datagram
-from harness.errors import AgentGone, ScenarioError
+from harness.errors import ScenarioError
 from harness.host import AgentProcess
 
 _ID = re.compile(r"^[a-z0-9_.-]+(/[a-z0-9_.-]+){2,}$")
@@ -189,16 +189,6 @@ def scenario(
         return function
 
     return register
-
-
-def register_table(
-    rows: Iterable[tuple[str, ServerSpec, str]],
-    body: Callable[[Run], Awaitable[None]],
-    **options: Any,
-) -> None:
-    """Register one scenario per row ``(id, server, description)`` sharing one body."""
-    for sid, spec, doc in rows:
-        scenario(sid, server=spec, description=doc, **options)(body)
 
 
 class Outcome(dict):
@@ -402,8 +392,3 @@ class Run:
     def alive(self) -> bool:
         """Whether the server process still runs."""
         return self.agent.alive()
-
-    def require_alive(self) -> None:
-        """Raise AgentGone if the server process has died."""
-        if not self.agent.alive():
-            raise AgentGone("server process died")
