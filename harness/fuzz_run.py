@@ -677,6 +677,10 @@ class FuzzOutcome:
     restarts: int = 0
 
 
+# A memo lookup's "not there" (a memo value may be None: no difference).
+_UNSEEN = object()
+
+
 class _Found(AssertionError):
     """Raised inside the hypothesis test to make it shrink a new difference."""
 
@@ -808,13 +812,10 @@ class Fuzzer:
         return got["base"], got["target"]
 
     async def compare_cases(
-        self, cases: list[Case], use_memo: bool = False
+        self, cases: list[Case]
     ) -> list[tuple[Case, dict[str, Any], dict[str, Any]]]:
-        """Run ``cases`` on both servers; ``(case, baseline obs, target obs)`` each.
-
-        ``use_memo`` is accepted for compatibility: the cases always run (the memo keeps
-        verdicts, not observations).
-        """
+        """Run ``cases`` on both servers (always: the memo keeps verdicts, not
+        observations); ``(case, baseline obs, target obs)`` each."""
         base_raws, target_raws = await self._run_both(cases)
         return [
             (case, observation(base_raw, case), observation(target_raw, case))
@@ -873,8 +874,11 @@ class Fuzzer:
                         if case in seen:
                             continue
                         seen.add(case)
-                        if case in self._memo:
-                            await send.send(([case], None, None))
+                        known = self._memo.get(case, _UNSEEN)
+                        if known is not _UNSEEN:
+                            # The result travels with the message: the memo may be
+                            # cleared before the consumer gets to it.
+                            await send.send(([case], None, [known]))
                         else:
                             part.append(case)
                     if part:
@@ -890,7 +894,7 @@ class Fuzzer:
             async with receive:
                 async for part, done, slot in receive:
                     if done is None:
-                        results = [self._memo[part[0]]]
+                        results = slot
                     else:
                         await done.wait()
                         if len(slot) != 2:
@@ -1047,7 +1051,7 @@ class Fuzzer:
         self._last_failure = None
         spent = time.monotonic() - (self._shrink_started or time.monotonic())
         self._shrink_started = None
-        first = await self.compare_cases([case], use_memo=False)
+        first = await self.compare_cases([case])
         _, base, got = first[0]
         first_keys = observed_differences(base, got)
         if first_keys:
@@ -1057,7 +1061,7 @@ class Fuzzer:
         repeats = 0
         results = []
         for _ in range(2):
-            (_, base, got), *_ = await self.compare_cases([case], use_memo=False)
+            (_, base, got), *_ = await self.compare_cases([case])
             results.append((base, got))
             if observed_differences(base, got):
                 repeats += 1
