@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import operator
 import os
 import re
 import shutil
@@ -517,17 +518,22 @@ def _bare_error_gets_status_line(
     base_reply, got_reply = base.get("reply", ""), got.get("reply", "")
     if set(keys) - {"reply", "stderr", "end"} or "reply" not in keys:
         return False
+    # A reset may cut either reply short (see ``observed_differences``): then only what
+    # is left of the first line can be compared.
+    same: Callable[[Any, Any], bool] = operator.eq
+    if "reset" in (base.get("end"), got.get("end")):
+        same = _same_first_line
     if isinstance(got_reply, dict):  # long: compare digests
         stripped = got_reply.get("without_error_heads")
         if isinstance(base_reply, str):
             base_reply = render_bytes(base_reply.encode("latin-1"), 16384)
-        return stripped is not None and stripped == base_reply
+        return stripped is not None and same(stripped, base_reply)
     if not isinstance(base_reply, str):
         return False
     # Take out every status line + header block that precedes an error page; what is left
     # must be the baseline's reply (pipelined replies before it included).
     stripped = _ERROR_HEAD.sub("", got_reply)
-    return stripped != got_reply and stripped == base_reply
+    return stripped != got_reply and same(stripped, base_reply)
 
 
 _LOST_CONNECTION_REPORT = re.compile(
@@ -710,6 +716,10 @@ def _status_line(reply: Any) -> str:
     return str(reply).split("\n", 1)[0]
 
 
+def _same_first_line(a: Any, b: Any) -> bool:
+    return _status_line(a) == _status_line(b)
+
+
 def observed_differences(base: dict[str, Any], got: dict[str, Any]) -> list[str]:
     """The differing keys of two case observations, allowing for a reset's truncation.
 
@@ -791,7 +801,10 @@ class Fuzzer:
         self.active = active_deviations(config.target)
         self._known: set[str] = set()
         self._memo: dict[Case, Any] = {}
-        self._last_failure: tuple[Template, Case, list[str]] | None = None
+        # The template and case that failed last, and what both servers did then.
+        self._last_failure: (
+            tuple[Template, Case, list[str], dict[str, Any], dict[str, Any]] | None
+        ) = None
         self._shrink_started: float | None = None
         self._deadline = float("inf")
         self._last_progress = 0.0
@@ -971,10 +984,10 @@ class Fuzzer:
         found = trio.from_thread.run(self.find_difference, cases, True, opened)
         if found is None:
             return
-        case, _base, _got, keys = found
+        case, base, got, keys = found
         if self._shrink_started is None:
             self._shrink_started = time.monotonic()
-        self._last_failure = (template, case, keys)
+        self._last_failure = (template, case, keys, base, got)
         raise _Found(f"difference in {keys}")
 
     def _names(self) -> tuple[str, str]:
@@ -991,17 +1004,21 @@ class Fuzzer:
             digest=f"harness-fuzz-{self.config.family}",
         )
 
+    def _unexplained(self, case: Case, base: dict[str, Any], got: dict[str, Any]) -> list[str]:
+        """The keys that differ, when no active deviation explains the difference; else
+        an empty list."""
+        keys = observed_differences(base, got)
+        if keys and explain_case(case, base, got, keys, self.active) is None:
+            return keys
+        return []
+
     async def _still_differs(self, candidates: list[Case], wanted: str) -> list[bool]:
         """For each candidate: does it show the unexplained difference ``wanted`` (a
         signature)?"""
         out = []
         for case, base, got in await self.compare_cases(candidates):
-            keys = observed_differences(base, got)
-            out.append(
-                bool(keys)
-                and signature(keys, base, got) == wanted
-                and explain_case(case, base, got, keys, self.active) is None
-            )
+            keys = self._unexplained(case, base, got)
+            out.append(bool(keys) and signature(keys, base, got) == wanted)
         return out
 
     async def minimize(self, case: Case, wanted: str, seconds: float) -> Case:
@@ -1045,32 +1062,36 @@ class Fuzzer:
         return case
 
     async def _settle_finding(self) -> None:
-        """Minimize the shrunk case's bytes, confirm it on its own twice, save it."""
+        """Minimize the shrunk case's bytes, confirm it on its own twice, save it.
+
+        Only a difference no deviation explains counts, on every rerun: a case whose
+        reruns show an explained difference, or none, is flaky, and is reported with
+        the last unexplained observation of it."""
         assert self._last_failure is not None
-        _template, case, keys = self._last_failure
+        _template, case, keys, base, got = self._last_failure
         self._last_failure = None
+        evidence = (case, base, got)
         spent = time.monotonic() - (self._shrink_started or time.monotonic())
         self._shrink_started = None
-        first = await self.compare_cases([case])
-        _, base, got = first[0]
-        first_keys = observed_differences(base, got)
+        (_, base, got), *_ = await self.compare_cases([case])
+        first_keys = self._unexplained(case, base, got)
         if first_keys:
+            evidence = (case, base, got)
             wanted = signature(first_keys, base, got)
             budget = max(1.0, self.config.shrink_seconds - spent)
             case = await self.minimize(case, wanted, budget)
         repeats = 0
-        results = []
         for _ in range(2):
             (_, base, got), *_ = await self.compare_cases([case])
-            results.append((base, got))
-            if observed_differences(base, got):
+            if self._unexplained(case, base, got):
                 repeats += 1
+                evidence = (case, base, got)
+        case, base, got = evidence
         if repeats == 2:
             verdict, reason = "differs", ""
         else:
             verdict = "flaky"
             reason = f"the difference repeated {repeats} of 2 times on rerun"
-            base, got = first[0][1], first[0][2]
         keys = observed_differences(base, got) or keys
         self._known.add(signature(keys, base, got))
         finding = Finding(

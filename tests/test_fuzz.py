@@ -141,6 +141,26 @@ def test_long_error_replies_are_explained_by_their_digest():
     assert not explainer(case, base, other, ["reply"])
 
 
+def test_reset_cut_error_replies_are_explained_by_their_first_line():
+    # A reset (the server closed with request bytes unread) may cut the longer reply
+    # short: the explanation then rests on the first line left after the error heads.
+    from harness.fuzz_run import DEVIATIONS, observation
+
+    page = "<!DOCTYPE HTML>\n" + "x" * 20000
+    head = "HTTP/1.1 400 Bad request syntax ('aaa')\r\nConnection: close\r\n\r\n"
+    case = Case("http", b"a" * 9000)
+    base = observation({"reply": page, "end": "eof"}, case)
+    cut = observation({"reply": head + page[:17000], "end": "reset"}, case)
+    explainer = DEVIATIONS[1].matches
+    assert explainer(case, base, cut, ["reply", "end"])
+    # Without the reset the same cut reply is not explained ...
+    whole_end = observation({"reply": head + page[:17000], "end": "eof"}, case)
+    assert not explainer(case, base, whole_end, ["reply"])
+    # ... and with it, a different page is not either.
+    other = observation({"reply": head + "<p>other</p>" + page, "end": "reset"}, case)
+    assert not explainer(case, base, other, ["reply", "end"])
+
+
 @FAST
 @given(fuzz.valid_http_requests(edits=False))
 def test_valid_requests_have_a_good_request_line(data):
