@@ -114,6 +114,38 @@ class FuzzConfig:
 # --- one long-lived server ----------------------------------------------------------------
 
 
+#: Datagram payload bytes in flight to one server at a time. The server's socket queues
+#: what it has not read yet in a receive buffer of about 208 KiB (``rmem_default``),
+#: charged at up to twice a datagram's size on loopback: concurrent clients sending
+#: 64 KiB datagrams would overflow it, and the kernel would drop datagrams (a loss that
+#: says nothing about the server).
+DATAGRAM_BYTES_IN_FLIGHT = 64 * 1024
+
+
+class ByteBudget:
+    """A limit on the bytes in flight: ``hold(n)`` waits until ``n`` more fit (one
+    holder may exceed the limit alone, so that no size waits forever)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._held = 0
+        self._released = trio.Event()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, size: int) -> Any:
+        """Hold ``size`` bytes of the budget for the body of the ``async with``."""
+        while self._held and self._held + size > self.limit:
+            await self._released.wait()
+        self._held += size
+        try:
+            yield
+        finally:
+            # Synchronous, so a cancelled holder still gives its bytes back.
+            self._held -= size
+            self._released.set()
+            self._released = trio.Event()
+
+
 class FuzzServer:
     """One target's server process, serving fuzz cases for a whole run."""
 
@@ -139,6 +171,7 @@ class FuzzServer:
         self._nursery: trio.Nursery | None = None
         self._calls = 0
         self._limiter = trio.CapacityLimiter(32)
+        self._datagram_bytes = ByteBudget(DATAGRAM_BYTES_IN_FLIGHT)
         self._pending = 0
         self._generation = 0
         self._restart_lock = trio.Lock()
@@ -270,25 +303,34 @@ class FuzzServer:
     async def _run_real(self, cases: list[Case]) -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = [{} for _ in cases]
         keys: list[str] = []
+        # Datagram clients stay bound until their records are taken: the server keys a
+        # record by the client's port, and a closed client's port may go to the next.
+        bound: list[trio.socket.SocketType] = []
 
         async def one(index: int, case: Case) -> None:
             if case.family == "datagram":
                 async with self._limiter:
-                    results[index] = await self._datagram(case)
+                    results[index] = await self._datagram(case, bound)
             elif case.end == "open":  # mostly waits: not counted against the limit
                 results[index] = await self._stream(case)
             else:
                 async with self._limiter:
                     results[index] = await self._stream(case)
-            keys.append(str(results[index].get("port")))
+            port = results[index].get("port")
+            if port is not None:  # None: nothing reached the server, no record to wait for
+                keys.append(str(port))
 
-        async with trio.open_nursery() as nursery:
-            for index, case in enumerate(cases):
-                nursery.start_soon(one, index, case)
-        if not self.records:
-            return results
-        path = self._path("records")
-        await self._exec(f"result = server.take_records_to({keys!r}, {path!r}, 5.0)", 20.0)
+        try:
+            async with trio.open_nursery() as nursery:
+                for index, case in enumerate(cases):
+                    nursery.start_soon(one, index, case)
+            if not self.records:
+                return results
+            path = self._path("records")
+            await self._exec(f"result = server.take_records_to({keys!r}, {path!r}, 5.0)", 20.0)
+        finally:
+            for sock in bound:
+                sock.close()
         records = json.loads(Path(path).read_text())
         os.unlink(path)
         for result in results:
@@ -330,24 +372,27 @@ class FuzzServer:
             sock.close()
         return {"port": port, "sent": sent, "reply": data.decode("latin-1"), "end": end}
 
-    async def _datagram(self, case: Case) -> dict[str, Any]:
+    async def _datagram(self, case: Case, bound: list[trio.socket.SocketType]) -> dict[str, Any]:
+        """One datagram case from a new client socket, which goes into ``bound`` for the
+        caller to close."""
         sock = trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        bound.append(sock)
         replies: list[Any] = []
-        try:
-            await sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-            for data in case.datagrams:
+        await sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        for data in case.datagrams:
+            reply = None
+            async with self._datagram_bytes.hold(len(data)):
                 try:
                     await sock.sendto(data, self.address)
                 except OSError as exc:
                     replies.append({"send": type(exc).__name__})
                     continue
-                reply = None
                 with trio.move_on_after(self.idle):
                     reply, _ = await sock.recvfrom(65536)
-                replies.append({"reply": reply.decode("latin-1")} if reply is not None else None)
-        finally:
-            sock.close()
+            replies.append({"reply": reply.decode("latin-1")} if reply is not None else None)
+        if all(reply and "send" in reply for reply in replies):
+            port = None  # every send failed (EMSGSIZE, say): the server has no record
         return {"port": port, "sent": "ok", "replies": replies}
 
     def sample(self) -> dict[str, int]:
