@@ -2,24 +2,33 @@
 
 Run by hand from the repository root::
 
-    python3 benchmarks/bench_socketserver.py [--requests 2000] [--shutdowns 20] [--block 20]
+    python3 benchmarks/bench_socketserver.py [--requests 4000] [--shutdowns 20] [--block 20]
 
-Both modules are imported side by side (``import socketserver as std`` and
-``import implementation.socketserver as ref``) and driven by the same code in the same
-process: each server runs ``serve_forever()`` in a thread, the client is this thread, one
-connection (or datagram) per request. The client alternates small blocks of requests
+Throughput: each server (the stdlib's and the reference's, built from the same handler
+code) runs ``serve_forever()`` in a process of its own, as a real server does; this
+process is the client, one connection (or datagram) per request. With two or more CPUs
+the client is pinned to CPU 0 and both servers to CPU 1, so neither server gets a better
+CPU placement than the other (unpinned, the scheduler's choice alone moved UDP ratios
+between 0.4 and 2.9 from run to run). The client alternates small blocks of requests
 between the two servers, so load from other processes hits both sides alike; besides the
-overall ratio it prints the median of the per-block ratios, which resists load bursts. Ratios are
-reference/stdlib: for throughput higher is better (goal >= 1.0), for shutdown latency
-lower is better (goal <= 1/50).
+overall ratio it prints the median of the per-block ratios, which resists load bursts.
+
+Shutdown latency is measured in this process: ``shutdown()`` of an idle
+``serve_forever()`` loop running in a thread.
+
+Ratios are reference/stdlib: for throughput higher is better (goal >= 1.0), for shutdown
+latency lower is better (goal <= 1/50).
 """
 
 import argparse
+import contextlib
+import json
 import os
 import random
 import socket
 import socketserver as std
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -106,25 +115,85 @@ def send_requests(kind, family, address, count):
     return time.perf_counter() - started
 
 
+SERVER_CPU = 1
+CLIENT_CPU = 0
+
+
+def pin(cpu):
+    """Pin this process to ``cpu`` when the machine has it; True if pinned."""
+    if not hasattr(os, "sched_setaffinity") or (os.cpu_count() or 1) < 2:
+        return False
+    os.sched_setaffinity(0, {cpu})
+    return True
+
+
+def serve(name, kind, workdir):
+    """Server process body: build the server, print its address, serve until stdin ends."""
+    pin(SERVER_CPU)
+    server, family = make_server(dict(MODULES)[name], kind, workdir)
+    loop = threading.Thread(target=server.serve_forever)
+    loop.start()
+    try:
+        print(json.dumps([family == socket.AF_UNIX, server.server_address]), flush=True)
+        sys.stdin.read()
+    finally:
+        server.shutdown()
+        loop.join()
+        server.server_close()
+        if family == socket.AF_UNIX:
+            os.unlink(server.server_address)
+
+
+class ServerProcess:
+    """One module's echo server in a child process (``--serve``); a context manager that
+    stops it (closing its stdin) and waits for it."""
+
+    def __init__(self, name, kind, workdir):
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--serve", name, kind, workdir],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        line = self.process.stdout.readline()
+        if not line:
+            self.close()
+            raise RuntimeError(f"the {name} {kind} server process did not start")
+        is_unix, address = json.loads(line)
+        self.family = socket.AF_UNIX if is_unix else socket.AF_INET
+        self.address = address if is_unix else tuple(address)
+
+    def close(self):
+        """Stop the server and reap its process (killed if it does not stop in 10 s)."""
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process.stdout.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
 def throughput(kind, requests, block, workdir):
     """Requests per second of each module's server, measured in interleaved blocks.
 
-    Both servers run at once; the client alternates blocks of ``block`` requests between
-    them (swapping who goes first every time), so load from other processes on the
-    machine falls on both sides alike.
+    Both servers run at once, each in its own process; the client alternates blocks of
+    ``block`` requests between them (swapping who goes first every time), so load from
+    other processes on the machine falls on both sides alike.
     """
-    servers = {}
-    loops = []
-    try:
-        for name, module in MODULES:
-            server, family = make_server(module, kind, workdir)
-            servers[name] = (server, family)
-            loop = threading.Thread(target=server.serve_forever)
-            loop.start()
-            loops.append((server, loop))
+    with contextlib.ExitStack() as stack:
+        servers = {
+            name: stack.enter_context(ServerProcess(name, kind, workdir)) for name, _ in MODULES
+        }
         # Warm-up, so neither side pays for first-use costs.
-        for server, family in servers.values():
-            send_requests(kind, family, server.server_address, min(block, requests))
+        for server in servers.values():
+            send_requests(kind, server.family, server.address, min(block * 10, requests))
         spent = dict.fromkeys(servers, 0.0)
         block_ratios = []
         order = list(servers)
@@ -133,20 +202,12 @@ def throughput(kind, requests, block, workdir):
             count = min(block, requests - done)
             took = {}
             for name in order:
-                server, family = servers[name]
-                took[name] = send_requests(kind, family, server.server_address, count)
+                server = servers[name]
+                took[name] = send_requests(kind, server.family, server.address, count)
                 spent[name] += took[name]
             block_ratios.append(took["stdlib"] / took["reference"])
             order.reverse()
             done += count
-    finally:
-        for server, loop in loops:
-            server.shutdown()
-            loop.join()
-            server.server_close()
-        for server, family in servers.values():
-            if family == socket.AF_UNIX:
-                os.unlink(server.server_address)
     rates = {name: requests / seconds for name, seconds in spent.items()}
     return rates, statistics.median(block_ratios)
 
@@ -176,10 +237,16 @@ def shutdown_latencies(module, delays):
 def main(argv=None):
     """Run the benchmark and print one line per measurement."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000, help="requests per run")
+    parser.add_argument("--requests", type=int, default=4000, help="requests per server")
     parser.add_argument("--shutdowns", type=int, default=20, help="shutdowns per module")
     parser.add_argument("--block", type=int, default=20, help="requests per interleaved block")
+    parser.add_argument(
+        "--serve", nargs=3, metavar=("MODULE", "KIND", "WORKDIR"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
+    if args.serve:
+        serve(*args.serve)
+        return 0
 
     print(f"Python {sys.version.split()[0]} on {sys.platform}, {os.cpu_count()} CPUs")
     delays = [random.Random(seed).uniform(0.01, 0.5) for seed in range(args.shutdowns)]
@@ -197,9 +264,10 @@ def main(argv=None):
     kinds = ["TCPServer", "ThreadingTCPServer", "UDPServer"]
     if hasattr(socket, "AF_UNIX"):
         kinds.append("UnixStreamServer")
+    pinned = "client on CPU 0, servers on CPU 1" if pin(CLIENT_CPU) else "not pinned"
     print(
         f"echo throughput, {args.requests} requests per server, "
-        f"interleaved in blocks of {args.block}:"
+        f"interleaved in blocks of {args.block}, a process per server ({pinned}):"
     )
     with tempfile.TemporaryDirectory() as workdir:
         for kind in kinds:

@@ -35,7 +35,9 @@ deliberate difference is listed in :data:`DEVIATIONS`:
 Stdlib-only; runs on CPython 3.9+ and PyPy.
 """
 
+import math
 import os
+import select
 import selectors
 import socket
 import sys
@@ -130,6 +132,121 @@ if hasattr(selectors, "PollSelector"):
     _ServerSelector = selectors.PollSelector
 else:
     _ServerSelector = selectors.SelectSelector
+_DEFAULT_SELECTOR = _ServerSelector
+
+
+def _fd_of(fileobj):
+    """The descriptor behind ``fileobj``, with the errors a selector gives for a bad one."""
+    if isinstance(fileobj, int):
+        fd = fileobj
+    else:
+        try:
+            fd = int(fileobj.fileno())
+        except (AttributeError, TypeError, ValueError):
+            raise ValueError("Invalid file object: %r" % (fileobj,)) from None
+    if fd < 0:
+        raise ValueError("Invalid file descriptor: %d" % fd)
+    return fd
+
+
+class _PollWaiter:
+    """Waits until registered descriptors are readable; ``select()`` returns their data.
+
+    The wait loops' hot path: one ``poll()`` and a dict lookup per wake-up, without the
+    general-purpose bookkeeping of a ``selectors`` selector (keys, event masks).
+    """
+
+    __slots__ = ("_data", "_poll")
+
+    def __init__(self):
+        self._poll = select.poll()
+        self._data = {}
+
+    def register(self, fileobj, data=None):
+        """Watch ``fileobj`` for reading; ``select()`` reports it as ``data``."""
+        fd = _fd_of(fileobj)
+        if fd in self._data:
+            raise KeyError("%r (FD %d) is already registered" % (fileobj, fd))
+        self._poll.register(fd, select.POLLIN)
+        self._data[fd] = data
+
+    def unregister(self, fileobj):
+        """Stop watching ``fileobj``."""
+        fd = _fd_of(fileobj)
+        del self._data[fd]
+        self._poll.unregister(fd)
+
+    def select(self, timeout=None):
+        """Wait up to ``timeout`` seconds (None: forever); the data of what is ready."""
+        if timeout is not None:
+            # poll() counts milliseconds; rounding up never wakes before the timeout.
+            timeout = 0 if timeout <= 0 else math.ceil(timeout * 1000)
+        try:
+            ready = self._poll.poll(timeout)
+        except InterruptedError:
+            return []
+        # A plain loop: a list comprehension costs a function call before Python 3.12.
+        data = self._data
+        found = []
+        for fd, _events in ready:
+            if fd in data:
+                found.append(data[fd])
+        return found
+
+    def close(self):
+        """Forget every descriptor (``poll`` objects own no descriptor of their own)."""
+        self._data.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+class _SelectorWaiter:
+    """``_PollWaiter``'s interface over a ``_ServerSelector`` instance: used where there
+    is no ``poll()``, or when code has replaced ``_ServerSelector``."""
+
+    __slots__ = ("_selector",)
+
+    def __init__(self, selector):
+        self._selector = selector
+
+    def register(self, fileobj, data=None):
+        """Watch ``fileobj`` for reading; ``select()`` reports it as ``data``."""
+        self._selector.register(fileobj, selectors.EVENT_READ, data)
+
+    def unregister(self, fileobj):
+        """Stop watching ``fileobj``."""
+        self._selector.unregister(fileobj)
+
+    def select(self, timeout=None):
+        """Wait up to ``timeout`` seconds (None: forever); the data of what is ready."""
+        return [key.data for key, _events in self._selector.select(timeout)]
+
+    def close(self):
+        """Close the selector."""
+        self._selector.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+#: What a waiter's ``select()`` returns when only the server socket is ready.
+_SERVER_ONLY = [None]
+
+
+def _new_waiter():
+    """A waiter for one wait loop: poll() directly unless ``_ServerSelector`` says
+    otherwise (it is looked up here, at every use, so that patching it works)."""
+    if _ServerSelector is _DEFAULT_SELECTOR and hasattr(select, "poll"):
+        return _PollWaiter()
+    return _SelectorWaiter(_ServerSelector())
+
 
 # Guards the wake-up sockets of running serve loops: shutdown() may write to one while the
 # loop that owns it is closing it, and writing to a closed (possibly reused) descriptor
@@ -190,10 +307,10 @@ class BaseServer:
         """
         self.__is_shut_down.clear()
         try:
-            with _ServerSelector() as selector:
+            with _new_waiter() as selector:
                 # Registering the server first keeps the stdlib's error for a closed
                 # server: ValueError("Invalid file descriptor: -1").
-                selector.register(self, selectors.EVENT_READ)
+                selector.register(self)
                 waker = self._open_waker(selector)
                 try:
                     self._watch_with(selector)
@@ -219,7 +336,7 @@ class BaseServer:
             return None
         waker.setblocking(False)
         writer.setblocking(False)
-        selector.register(waker, selectors.EVENT_READ, _Drain(waker))
+        selector.register(waker, _Drain(waker))
         with _WAKE_LOCK:
             self._wake_writers = (*self._wake_writers, writer)
         return waker, writer
@@ -243,7 +360,8 @@ class BaseServer:
             # (bpo-35017).
             if self.__shutdown_request:
                 break
-            if ready and dispatch(ready):
+            # The usual wake-up has only the server socket ready (its data is None).
+            if ready and (ready == _SERVER_ONLY or dispatch(ready)):
                 self._handle_request_noblock()
             self.service_actions()
 
@@ -284,8 +402,8 @@ class BaseServer:
         elif self.timeout is not None:
             timeout = min(timeout, self.timeout)
         deadline = None if timeout is None else time() + timeout
-        with _ServerSelector() as selector:
-            selector.register(self, selectors.EVENT_READ)
+        with _new_waiter() as selector:
+            selector.register(self)
             self._watch_with(selector)
             try:
                 while True:
@@ -301,13 +419,14 @@ class BaseServer:
                 self._stop_watching_with(selector)
 
     def _dispatch(self, ready):
-        """Run the callbacks of ready private sources; True if the server socket is ready."""
+        """Run the callbacks among the data of ready sources; True if the server socket
+        (data None) is ready."""
         server_ready = False
-        for key, _events in ready:
-            if key.data is None:
+        for callback in ready:
+            if callback is None:
                 server_ready = True
             else:
-                key.data()
+                callback()
         return server_ready
 
     def _wakeup_sources(self):
@@ -317,7 +436,7 @@ class BaseServer:
     def _watch_with(self, selector):
         """Make ``selector`` watch the private sources and receive new ones."""
         for fd, callback in self._wakeup_sources():
-            selector.register(fd, selectors.EVENT_READ, callback)
+            selector.register(fd, callback)
         self._live_selectors = (*self._live_selectors, selector)
 
     def _stop_watching_with(self, selector):
@@ -683,12 +802,12 @@ if _HAVE_FORK:
             fds = watchers.fds if watchers is not None else {}
             pids = list(children)
             if all(pid in fds for pid in pids):
-                with _ServerSelector() as selector:
+                with _new_waiter() as selector:
                     for pid in pids:
-                        selector.register(fds[pid], selectors.EVENT_READ, pid)
+                        selector.register(fds[pid], pid)
                     ready = selector.select()
                 # A readable pidfd means the process has exited: waitpid returns at once.
-                return any([self._reap(key.data, 0) for key, _ in ready])
+                return any([self._reap(pid, 0) for pid in ready])
             # No pidfds: poll our own pids (never waitpid(-1), which could steal other
             # code's children), backing off to at most 50 ms between rounds.
             delay = 0.001
@@ -712,7 +831,7 @@ if _HAVE_FORK:
                 self._child_watchers = _ChildWatchers()
             self._child_watchers.fds[pid] = fd
             for selector in self._live_selectors:
-                selector.register(fd, selectors.EVENT_READ, _ChildExited(self, pid))
+                selector.register(fd, _ChildExited(self, pid))
 
         def _unwatch_child(self, pid):
             """Close a reaped child's pidfd and remove it from the running loops."""

@@ -40,8 +40,10 @@ if not getattr(os.waitpid, "harness_watching", False):
 """
 
 #: Python run in the server process: waits (bounded, 2 s) until another thread is blocked
-#: in a selector's ``select`` -- a serve loop waiting for requests. A state, not a delay:
-#: a thread in that frame waits out its poll unless something wakes it. Sets ``result``.
+#: in a ``select`` or ``poll`` frame -- a serve loop waiting for requests, whether through
+#: ``selectors`` (the stdlib) or a wait helper of its own (the reference). A state, not a
+#: delay: a thread in that frame waits out its poll unless something wakes it. Sets
+#: ``result``.
 WAIT_IN_SELECT = """
 import sys
 import threading
@@ -51,7 +53,7 @@ def _in_select():
     me = threading.get_ident()
     for ident, frame in sys._current_frames().items():
         code = frame.f_code
-        if ident != me and code.co_name == "select" and code.co_filename.endswith("selectors.py"):
+        if ident != me and code.co_name in ("select", "poll"):
             return True
     return False
 
