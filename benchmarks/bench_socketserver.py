@@ -115,6 +115,7 @@ def send_requests(kind, family, address, count):
     return time.perf_counter() - started
 
 
+KINDS = ("TCPServer", "ThreadingTCPServer", "UDPServer", "UnixStreamServer")
 SERVER_CPU = 1
 CLIENT_CPU = 0
 
@@ -241,6 +242,11 @@ def main(argv=None):
     parser.add_argument("--shutdowns", type=int, default=20, help="shutdowns per module")
     parser.add_argument("--block", type=int, default=20, help="requests per interleaved block")
     parser.add_argument(
+        "--kinds",
+        default="TCPServer,ThreadingTCPServer,UDPServer,UnixStreamServer",
+        help="comma-separated server classes to measure throughput of",
+    )
+    parser.add_argument(
         "--serve", nargs=3, metavar=("MODULE", "KIND", "WORKDIR"), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
@@ -261,9 +267,13 @@ def main(argv=None):
         "goal <= 1/50)"
     )
 
-    kinds = ["TCPServer", "ThreadingTCPServer", "UDPServer"]
-    if hasattr(socket, "AF_UNIX"):
-        kinds.append("UnixStreamServer")
+    kinds = [kind for kind in args.kinds.split(",") if kind]
+    if not hasattr(socket, "AF_UNIX") and "UnixStreamServer" in kinds:
+        print("  UnixStreamServer skipped: no AF_UNIX on this platform")
+        kinds.remove("UnixStreamServer")
+    unknown = [kind for kind in kinds if kind not in KINDS]
+    if unknown:
+        parser.error(f"unknown server classes {unknown}; choose from {', '.join(KINDS)}")
     pinned = "client on CPU 0, servers on CPU 1" if pin(CLIENT_CPU) else "not pinned"
     print(
         f"echo throughput, {args.requests} requests per server, "

@@ -561,6 +561,8 @@ class TCPServer(BaseServer):
     request_queue_size = 5
     allow_reuse_address = False
     allow_reuse_port = False
+    # (listener, family, type, proto) for get_request(), per instance once it has run.
+    _accept_shape = None
 
     def __init__(self, server_address, RequestHandlerClass, bind_and_activate=True):
         """Create the socket, then bind and activate it. May be extended, do not override."""
@@ -605,8 +607,31 @@ class TCPServer(BaseServer):
         return self.socket.fileno()
 
     def get_request(self):
-        """Accept a connection; return ``(connection, client_address)``. May be overridden."""
-        return self.socket.accept()
+        """Accept a connection; return ``(connection, client_address)``. May be overridden.
+
+        The connection is what ``self.socket.accept()`` returns. For a plain
+        ``socket.socket`` it is built here from the listener's family, type and protocol
+        as numbers, read once per listener: ``accept()`` converts both to enums on every
+        call, a cost paid per request for a value that never changes.
+        """
+        listener = self.socket
+        if type(listener) is not socket.socket:  # an SSLSocket, say: its accept() does more
+            return listener.accept()
+        shape = self._accept_shape
+        if shape is None or shape[0] is not listener:
+            shape = self._accept_shape = (
+                listener,
+                int(listener.family),
+                int(listener.type),
+                listener.proto,
+            )
+        fd, client_address = listener._accept()
+        connection = socket.socket(shape[1], shape[2], shape[3], fileno=fd)
+        # As accept() does: where an accepted socket inherits the listener's non-blocking
+        # mode, a blocking default (no default timeout) is restored.
+        if socket.getdefaulttimeout() is None and listener.gettimeout():
+            connection.setblocking(True)
+        return connection, client_address
 
     def shutdown_request(self, request):
         """Half-close the connection (so the peer sees EOF), then ``close_request()``."""

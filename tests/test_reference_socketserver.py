@@ -14,6 +14,7 @@ import socket
 import socketserver as std
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -162,3 +163,63 @@ def test_handle_error_prints_what_the_stdlib_prints():
     assert ours[0] == "-" * 40
     assert ours[1] == "Exception occurred during processing of request from ('127.0.0.1', PORT)"
     assert ours[-2:] == ["ValueError: boom", "-" * 40]
+
+
+def accepted_shape(module, family, default_timeout, listener_timeout):
+    """What ``get_request()`` of ``module``'s server hands over for one connection."""
+    server_class = module.TCPServer if family == socket.AF_INET else module.UnixStreamServer
+    with contextlib.ExitStack() as stack:
+        if family == socket.AF_INET:
+            address = ("127.0.0.1", 0)
+        else:
+            address = os.path.join(stack.enter_context(tempfile.TemporaryDirectory()), "s.sock")
+        server = server_class(address, module.BaseRequestHandler)
+        stack.callback(server.server_close)
+        server.socket.settimeout(listener_timeout)
+        previous = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(default_timeout)
+        stack.callback(socket.setdefaulttimeout, previous)
+        client = stack.enter_context(socket.socket(family, socket.SOCK_STREAM))
+        client.connect(server.server_address)
+        connection, client_address = server.get_request()
+        with connection:
+            return (
+                type(connection),
+                connection.family,
+                connection.type,
+                connection.proto,
+                connection.gettimeout(),
+                type(client_address),
+            )
+
+
+@pytest.mark.parametrize("family", [socket.AF_INET, socket.AF_UNIX], ids=["tcp", "unix"])
+@pytest.mark.parametrize("default_timeout", [None, 3.0])
+@pytest.mark.parametrize("listener_timeout", [None, 2.0, 0.0])
+def test_accepted_connection_is_the_one_accept_gives(family, default_timeout, listener_timeout):
+    # get_request() builds the connection itself for a plain socket (no enum conversions
+    # per request): it must be what socket.accept() would have returned.
+    ours = accepted_shape(ref, family, default_timeout, listener_timeout)
+    theirs = accepted_shape(std, family, default_timeout, listener_timeout)
+    assert ours == theirs
+    assert ours[0] is socket.socket
+
+
+def test_a_wrapped_listener_accepts_through_its_own_accept():
+    class CountingSocket(socket.socket):
+        accepted = 0
+
+        def accept(self):
+            CountingSocket.accepted += 1
+            return super().accept()
+
+    server = ref.TCPServer(("127.0.0.1", 0), ref.BaseRequestHandler)
+    try:
+        plain = server.socket
+        server.socket = CountingSocket(plain.family, plain.type, fileno=plain.detach())
+        with socket.create_connection(server.server_address):
+            connection, _ = server.get_request()
+            connection.close()
+        assert CountingSocket.accepted == 1
+    finally:
+        server.server_close()
