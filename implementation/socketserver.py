@@ -31,6 +31,10 @@ deliberate difference is listed in :data:`DEVIATIONS`:
   server's own children are ever waited for.
 * ``ThreadingMixIn._threads`` only ever holds live threads.
 * ``SO_REUSEPORT`` is only set for ``AF_INET``/``AF_INET6`` (gh-128916, as in 3.13.2+).
+* less work per request: the wait loops call ``poll()`` directly (unless
+  ``_ServerSelector`` has been replaced), and ``get_request()`` builds a plain socket's
+  connection without converting the listener's family and type to enums every time
+  (``benchmarks/bench_socketserver.py`` measures the result).
 
 Stdlib-only; runs on CPython 3.9+ and PyPy.
 """
