@@ -223,3 +223,34 @@ def test_a_wrapped_listener_accepts_through_its_own_accept():
         assert CountingSocket.accepted == 1
     finally:
         server.server_close()
+
+
+def test_a_replaced_server_selector_is_used_by_the_serve_loop(monkeypatch):
+    import selectors
+
+    made = []
+
+    class CountingSelector(selectors.SelectSelector):
+        def __init__(self):
+            super().__init__()
+            made.append(self)
+
+    monkeypatch.setattr(ref, "_ServerSelector", CountingSelector)
+
+    class Echo(ref.StreamRequestHandler):
+        def handle(self):
+            self.wfile.write(self.rfile.readline())
+
+    server = ref.TCPServer(("127.0.0.1", 0), Echo)
+    loop = threading.Thread(target=server.serve_forever)
+    loop.start()
+    try:
+        with socket.create_connection(server.server_address, timeout=10) as client:
+            client.sendall(b"ping\n")
+            assert client.makefile("rb").readline() == b"ping\n"
+    finally:
+        server.shutdown()
+        loop.join(10)
+        server.server_close()
+    assert not loop.is_alive()
+    assert len(made) == 1
