@@ -302,7 +302,10 @@ class FuzzServer:
 
     async def _run_real(self, cases: list[Case]) -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = [{} for _ in cases]
-        keys: list[str] = []
+        # (port, case index) in the order the cases ended. One port may come back within a
+        # run (the kernel reuses it once the last connection on it has closed): the
+        # server keeps its records for a port in connection order, which is this order.
+        ended: list[tuple[str, int]] = []
         # Datagram clients stay bound until their records are taken: the server keys a
         # record by the client's port, and a closed client's port may go to the next.
         bound: list[trio.socket.SocketType] = []
@@ -316,9 +319,9 @@ class FuzzServer:
             else:
                 async with self._limiter:
                     results[index] = await self._stream(case)
-            port = results[index].get("port")
+            port = results[index].pop("port", None)
             if port is not None:  # None: nothing reached the server, no record to wait for
-                keys.append(str(port))
+                ended.append((str(port), index))
 
         try:
             async with trio.open_nursery() as nursery:
@@ -327,6 +330,7 @@ class FuzzServer:
             if not self.records:
                 return results
             path = self._path("records")
+            keys = [port for port, _index in ended]
             await self._exec(f"result = server.take_records_to({keys!r}, {path!r}, 5.0)", 20.0)
         finally:
             for sock in bound:
@@ -334,7 +338,14 @@ class FuzzServer:
         records = json.loads(Path(path).read_text())
         os.unlink(path)
         for result in results:
-            result["server"] = records.get(str(result.pop("port", None)), {})
+            result["server"] = {}
+        taken: dict[str, int] = {}
+        for port, index in ended:
+            record = records.get(port, {})
+            if isinstance(record, list):  # the port served several cases, oldest first
+                record = record[taken.setdefault(port, 0)]
+                taken[port] += 1
+            results[index]["server"] = record
         return results
 
     async def _stream(self, case: Case) -> dict[str, Any]:

@@ -161,6 +161,46 @@ def test_reset_cut_error_replies_are_explained_by_their_first_line():
     assert not explainer(case, base, other, ["reply", "end"])
 
 
+RECORD_QUEUE_CHECK = """
+import json, socketserver
+from scenarios.handlers.fuzz_handlers import FuzzTCPServer, LineEcho
+server = FuzzTCPServer(("127.0.0.1", 0), LineEcho)
+address = ("127.0.0.1", 40000)
+first, second = server.record_open(address), server.record_open(address)
+for record, text in ((first, "one"), (second, "two")):
+    server.record_begin(record)
+    record["stderr"] = text
+    server.record_close(record)
+both = server.take_records([40000, 40000], timeout=1.0)
+third = server.record_open(address)
+server.record_close(third)
+fourth = server.record_open(address)
+oldest = server.take_records([40000], timeout=0.0)
+left = server.take_records([40000, 40001], timeout=0.0)
+server.server_close()
+print(json.dumps([both, oldest, left]))
+"""
+
+
+def test_records_of_a_reused_port_are_taken_oldest_first():
+    # The kernel hands a client port to the next connection as soon as the last one on it
+    # has closed, even within one chunk of fuzz cases: the records must not overwrite or
+    # steal each other.
+    done = subprocess.run(
+        [sys.executable, "-c", RECORD_QUEUE_CHECK],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    both, oldest, left = json.loads(done.stdout)
+    assert [r["stderr"] for r in both["40000"]] == ["one", "two"]
+    assert oldest["40000"]["done"] is True
+    assert left["40000"]["done"] is False
+    assert left["40001"] == {"missing": True}
+
+
 @FAST
 @given(fuzz.valid_http_requests(edits=False))
 def test_valid_requests_have_a_good_request_line(data):

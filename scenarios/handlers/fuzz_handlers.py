@@ -5,7 +5,8 @@ agent's module substitution makes them run on every target unchanged. Stdlib-onl
 Python 3.9-compatible.
 
 One server lives for a whole fuzz run and serves many cases at once, so what the server did
-is kept per connection, keyed by the client's port: what the handler thread wrote to
+is kept per connection, keyed by the client's port (a queue per port, in connection
+order, since the kernel reuses ports quickly): what the handler thread wrote to
 ``sys.stderr`` (log lines, ``handle_error`` tracebacks) and the exceptions
 ``handle_error`` saw. ``server.take_records(keys)`` hands them to the harness (through the
 agent's ``exec`` op) once each connection's thread has finished.
@@ -57,67 +58,98 @@ def _key(client_address):
 
 
 class RecordingMixIn:
-    """Keeps, per client port, what the server did for that connection."""
+    """Keeps, per client port, what the server did for each connection on that port.
 
-    def _records_init(self):
-        if not hasattr(self, "_records"):
-            self._records = {}
-            self._records_changed = threading.Condition()
+    The kernel may give a client port to a new connection as soon as the last one on it
+    has closed, even within one chunk of cases: each port has a queue of records, oldest
+    first. Records are opened in the order connections are accepted (``process_request``,
+    in the serving thread), which for one port is the order the harness made them in, and
+    ``take_records`` takes them in that order.
+    """
 
-    def record_start(self, client_address):
-        """Begin the record of one connection and route this thread's stderr into it."""
-        self._records_init()
-        key = _key(client_address)
+    def __init__(self, *args, **kwargs):
+        # Before the server exists: no request thread can race to create these.
+        self._records = {}
+        self._records_changed = threading.Condition()
+        self._opened = {}
+        super().__init__(*args, **kwargs)
+
+    def record_open(self, client_address):
+        """Queue a new record for a connection (or a datagram) from ``client_address``."""
+        record = {"errors": [], "stderr": "", "done": False}
         with self._records_changed:
-            self._records[key] = {"errors": [], "stderr": "", "done": False}
-        _local.buffer = []
-        return key
+            self._records.setdefault(_key(client_address), []).append(record)
+        return record
 
-    def record_end(self, key):
-        """Close the record of one connection: its stderr text, and mark it done."""
+    def record_begin(self, record):
+        """Route this thread's stderr and ``handle_error`` notes into ``record``."""
+        _local.buffer = []
+        _local.record = record
+
+    def record_close(self, record):
+        """Close ``record``: add this thread's stderr text and mark it done."""
         buffer = getattr(_local, "buffer", None) or []
         _local.buffer = None
+        _local.record = None
         with self._records_changed:
-            record = self._records.setdefault(key, {"errors": [], "stderr": ""})
-            record["stderr"] = "".join(buffer)
+            record["stderr"] += "".join(buffer)
             record["done"] = True
             self._records_changed.notify_all()
 
     def handle_error(self, request, client_address):
         """Note the exception type and message, then report it as the target does."""
         exc = sys.exc_info()[1]
-        self._records_init()
+        record = getattr(_local, "record", None)
+        if record is None:  # not in a recorded handler: a record of its own
+            record = self.record_open(client_address)
+            record["done"] = True
         with self._records_changed:
-            record = self._records.setdefault(_key(client_address), {"errors": [], "stderr": ""})
             if exc is not None:
                 record["errors"].append("%s: %s" % (type(exc).__name__, str(exc)[:200]))
         super().handle_error(request, client_address)
 
     def take_records(self, keys, timeout=2.0):
-        """The records of ``keys``, waiting up to ``timeout`` for their threads to end.
+        """The records of ``keys``, oldest first for a port named more than once, waiting
+        up to ``timeout`` for their threads to end.
 
         A connection whose thread is still running gets ``{"done": False}`` (it hangs);
         one the server never saw gets ``{"missing": True}``. With ``timeout`` 0 (batch
         mode, where the handler ran in the caller's thread) nothing is waited for.
+        Returns ``{key: record}`` for keys named once, ``{key: [records]}`` otherwise.
         """
-        self._records_init()
         keys = [str(k) for k in keys]
+        wanted = {}
+        for k in keys:
+            wanted[k] = wanted.get(k, 0) + 1
         records = self._records
+
+        def pending():
+            for k, count in wanted.items():
+                queue = records.get(k, ())
+                if len(queue) < count or not all(r.get("done") for r in queue[:count]):
+                    return True
+            return False
+
         with self._records_changed:
             if timeout > 0:
                 import time
 
                 deadline = time.monotonic() + timeout
                 while True:
-                    pending = [k for k in keys if not records.get(k, {}).get("done")]
                     left = deadline - time.monotonic()
-                    if not pending or left <= 0:
+                    if not pending() or left <= 0:
                         break
                     self._records_changed.wait(min(left, 0.05))
             out = {}
-            for k in keys:
-                record = records.pop(k, None)
-                out[k] = record if record is not None else {"missing": True}
+            for k, count in wanted.items():
+                queue = records.get(k, [])
+                taken, rest = queue[:count], queue[count:]
+                if rest:
+                    records[k] = rest
+                else:
+                    records.pop(k, None)
+                taken += [{"missing": True}] * (count - len(taken))
+                out[k] = taken[0] if count == 1 else taken
         return out
 
     def take_records_to(self, keys, path, timeout=2.0):
@@ -131,12 +163,24 @@ class _ThreadedRecording(RecordingMixIn):
     #: Many cases connect at once; the default backlog of 5 would drop SYNs (1 s retries).
     request_queue_size = 256
 
+    def process_request(self, request, client_address):
+        # Opened here, in accept order; the thread picks its record up by the request.
+        self._opened[id(request)] = self.record_open(client_address)
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._opened.pop(id(request), None)
+            raise
+
     def process_request_thread(self, request, client_address):
-        key = self.record_start(client_address)
+        record = self._opened.pop(id(request), None)
+        if record is None:  # called directly (batch mode)
+            record = self.record_open(client_address)
+        self.record_begin(record)
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self.record_end(key)
+            self.record_close(record)
 
 
 class FuzzHTTPServer(_ThreadedRecording, http.server.ThreadingHTTPServer):
@@ -153,14 +197,22 @@ class FuzzTCPServer(_ThreadedRecording, socketserver.ThreadingTCPServer):
 
 
 class FuzzUDPServer(RecordingMixIn, socketserver.UDPServer):
-    """The target's UDPServer, recording per datagram (keyed by the client's port)."""
+    """The target's UDPServer, recording per client port: a case's datagrams all come
+    from one port (held until its record is taken), so they share one record."""
 
     def process_request(self, request, client_address):
-        key = self.record_start(client_address)
+        with self._records_changed:
+            queue = self._records.get(_key(client_address))
+            record = queue[-1] if queue else None
+            if record is not None:
+                record["done"] = False
+        if record is None:
+            record = self.record_open(client_address)
+        self.record_begin(record)
         try:
             super().process_request(request, client_address)
         finally:
-            self.record_end(key)
+            self.record_close(record)
 
 
 def _short(value, limit=200):
