@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import operator
 import os
@@ -175,6 +176,10 @@ class FuzzServer:
         self._pending = 0
         self._generation = 0
         self._restart_lock = trio.Lock()
+        self._take_lock = trio.Lock()
+        self._tokens = itertools.count()
+        self._unfetched: dict[str, list[int]] = {}
+        self._fetched: dict[int, Any] = {}
 
     async def start(self, nursery: trio.Nursery) -> None:
         """Start the server process and ``serve_forever`` in it."""
@@ -190,6 +195,9 @@ class FuzzServer:
             )
         self.address = wire_address(ready["address"])
         self.python = list(ready.get("python", []))
+        # A new process has no records yet.
+        self._unfetched.clear()
+        self._fetched.clear()
         if not (self.batch and self.family == "datagram"):
             # Batch mode drives a datagram server's socket itself (_handle_request_noblock).
             cid = self.agent.command("call", method="serve_forever", args=[0.05], thread=True)
@@ -302,10 +310,8 @@ class FuzzServer:
 
     async def _run_real(self, cases: list[Case]) -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = [{} for _ in cases]
-        # (port, case index) in the order the cases ended. One port may come back within a
-        # run (the kernel reuses it once the last connection on it has closed): the
-        # server keeps its records for a port in connection order, which is this order.
-        ended: list[tuple[str, int]] = []
+        # (port, case index, token) of the cases that reached the server.
+        ended: list[tuple[str, int, int]] = []
         # Datagram clients stay bound until their records are taken: the server keys a
         # record by the client's port, and a closed client's port may go to the next.
         bound: list[trio.socket.SocketType] = []
@@ -320,8 +326,11 @@ class FuzzServer:
                 async with self._limiter:
                     results[index] = await self._stream(case)
             port = results[index].pop("port", None)
-            if port is not None:  # None: nothing reached the server, no record to wait for
-                ended.append((str(port), index))
+            # None: nothing reached the server, no record to wait for.
+            if port is not None and self.records:
+                token = next(self._tokens)
+                self._unfetched.setdefault(str(port), []).append(token)
+                ended.append((str(port), index, token))
 
         try:
             async with trio.open_nursery() as nursery:
@@ -329,24 +338,48 @@ class FuzzServer:
                     nursery.start_soon(one, index, case)
             if not self.records:
                 return results
-            path = self._path("records")
-            keys = [port for port, _index in ended]
-            await self._exec(f"result = server.take_records_to({keys!r}, {path!r}, 5.0)", 20.0)
+            async with self._take_lock:
+                await self._fetch_records({token for _port, _index, token in ended})
         finally:
             for sock in bound:
                 sock.close()
-        records = json.loads(Path(path).read_text())
-        os.unlink(path)
         for result in results:
             result["server"] = {}
-        taken: dict[str, int] = {}
-        for port, index in ended:
-            record = records.get(port, {})
-            if isinstance(record, list):  # the port served several cases, oldest first
-                record = record[taken.setdefault(port, 0)]
-                taken[port] += 1
-            results[index]["server"] = record
+        for _port, index, token in ended:
+            results[index]["server"] = self._fetched.pop(token, {})
         return results
+
+    async def _fetch_records(self, tokens: set[int]) -> None:
+        """Take the server's records of the cases ``tokens`` into ``_fetched``.
+
+        The server keeps, per client port, a queue of records in connection order, and the
+        kernel may reuse a port as soon as the last connection on it has closed: within
+        one run, or across the runs in flight. ``_unfetched`` holds, per port, the tokens
+        of the cases whose records are still queued in the server, in the order the cases
+        ended, which for one port is the connection order. Taking a port's queue up to
+        the last of our cases keeps both in step; records of other runs' cases taken on
+        the way wait in ``_fetched`` for their run.
+        """
+        plan: list[tuple[str, list[int]]] = []
+        for port, queue in self._unfetched.items():
+            ours = [i for i, token in enumerate(queue) if token in tokens]
+            if ours:
+                plan.append((port, queue[: ours[-1] + 1]))
+        if not plan:
+            return
+        keys = [port for port, head in plan for _ in head]
+        path = self._path("records")
+        await self._exec(f"result = server.take_records_to({keys!r}, {path!r}, 5.0)", 20.0)
+        records = json.loads(Path(path).read_text())
+        os.unlink(path)
+        for port, head in plan:
+            got = records.get(port, {})
+            self._fetched.update(zip(head, got if len(head) > 1 else [got]))
+            rest = self._unfetched[port][len(head) :]
+            if rest:
+                self._unfetched[port] = rest
+            else:
+                del self._unfetched[port]
 
     async def _stream(self, case: Case) -> dict[str, Any]:
         """One stream case on a new connection.

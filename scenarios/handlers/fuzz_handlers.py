@@ -99,11 +99,16 @@ class RecordingMixIn:
     def handle_error(self, request, client_address):
         """Note the exception type and message, then report it as the target does."""
         exc = sys.exc_info()[1]
-        record = getattr(_local, "record", None)
-        if record is None:  # not in a recorded handler: a record of its own
-            record = self.record_open(client_address)
-            record["done"] = True
         with self._records_changed:
+            record = getattr(_local, "record", None)
+            if record is None:
+                # Outside a handler (the serving thread, after process_request failed):
+                # the newest record of this client, just opened by process_request.
+                queue = self._records.get(_key(client_address))
+                record = queue[-1] if queue else None
+            if record is None:
+                record = {"errors": [], "stderr": "", "done": True}
+                self._records.setdefault(_key(client_address), []).append(record)
             if exc is not None:
                 record["errors"].append("%s: %s" % (type(exc).__name__, str(exc)[:200]))
         super().handle_error(request, client_address)
@@ -165,11 +170,15 @@ class _ThreadedRecording(RecordingMixIn):
 
     def process_request(self, request, client_address):
         # Opened here, in accept order; the thread picks its record up by the request.
-        self._opened[id(request)] = self.record_open(client_address)
+        record = self._opened[id(request)] = self.record_open(client_address)
         try:
             super().process_request(request, client_address)
         except BaseException:
+            # No thread will run for it (it could not start): the record is complete.
             self._opened.pop(id(request), None)
+            with self._records_changed:
+                record["done"] = True
+                self._records_changed.notify_all()
             raise
 
     def process_request_thread(self, request, client_address):
