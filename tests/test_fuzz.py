@@ -161,6 +161,27 @@ def test_reset_cut_error_replies_are_explained_by_their_first_line():
     assert not explainer(case, base, other, ["reply", "end"])
 
 
+def test_pipelined_http09_echoes_are_explained_only_when_just_headers_differ():
+    from harness.fuzz_run import DEVIATIONS
+
+    head = "HTTP/1.1 200 OK\r\nContent-Length: 98\r\n\r\n"
+
+    def echo(headers, path="/", version="HTTP/0.9"):
+        fields = {"body": "", "close": True, "command": "GET", "headers": headers}
+        return head + json.dumps({**fields, "path": path, "version": version})
+
+    case = Case("http", b"HEAD e HTTP/1.1\n\xc2\xa9\n\nGET\t/\nX:")
+    explainer = DEVIATIONS[0].matches  # gh-70765
+    assert DEVIATIONS[0].issue == "gh-70765"
+    base = {"reply": echo([["X", ""]])}
+    assert explainer(case, base, {"reply": echo([])}, ["reply"])
+    # The target read headers after all, or echoed another path or version: not this.
+    assert not explainer(case, base, {"reply": echo([["Y", ""]])}, ["reply"])
+    assert not explainer(case, base, {"reply": echo([], path="/x")}, ["reply"])
+    http10 = {"reply": echo([["X", ""]], version="HTTP/1.0")}
+    assert not explainer(case, http10, {"reply": echo([], version="HTTP/1.0")}, ["reply"])
+
+
 RECORD_QUEUE_CHECK = """
 import json, socketserver
 from scenarios.handlers.fuzz_handlers import FuzzTCPServer, LineEcho
