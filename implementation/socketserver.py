@@ -153,7 +153,23 @@ def _fd_of(fileobj):
     return fd
 
 
-class _PollWaiter:
+class _Waiter:
+    """What the wait loops use: ``register(fileobj, data)``, ``unregister(fileobj)``,
+    ``select(timeout)`` (the data of what is readable), ``close()``; a context manager."""
+
+    __slots__ = ()
+
+    def close(self):
+        """Release what the waiter holds."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+class _PollWaiter(_Waiter):
     """Waits until registered descriptors are readable; ``select()`` returns their data.
 
     The wait loops' hot path: one ``poll()`` and a dict lookup per wake-up, without the
@@ -201,14 +217,8 @@ class _PollWaiter:
         """Forget every descriptor (``poll`` objects own no descriptor of their own)."""
         self._data.clear()
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc_info):
-        self.close()
-
-
-class _SelectorWaiter:
+class _SelectorWaiter(_Waiter):
     """``_PollWaiter``'s interface over a ``_ServerSelector`` instance: used where there
     is no ``poll()``, or when code has replaced ``_ServerSelector``."""
 
@@ -232,12 +242,6 @@ class _SelectorWaiter:
     def close(self):
         """Close the selector."""
         self._selector.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
 
 
 #: What a waiter's ``select()`` returns when only the server socket is ready.
