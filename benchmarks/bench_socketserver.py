@@ -243,7 +243,7 @@ def main(argv=None):
     parser.add_argument("--block", type=int, default=20, help="requests per interleaved block")
     parser.add_argument(
         "--kinds",
-        default="TCPServer,ThreadingTCPServer,UDPServer,UnixStreamServer",
+        default=",".join(KINDS),
         help="comma-separated server classes to measure throughput of",
     )
     parser.add_argument(

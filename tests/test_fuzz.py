@@ -183,7 +183,7 @@ def test_pipelined_http09_echoes_are_explained_only_when_just_headers_differ():
 
 
 RECORD_QUEUE_CHECK = """
-import json, socketserver
+import json
 from scenarios.handlers.fuzz_handlers import FuzzTCPServer, LineEcho
 server = FuzzTCPServer(("127.0.0.1", 0), LineEcho)
 address = ("127.0.0.1", 40000)
