@@ -1,7 +1,12 @@
-"""Generic socket servers: a drop-in replacement for CPython 3.11's ``socketserver``.
+"""Generic socket servers: a drop-in replacement for CPython's ``socketserver`` (3.9+).
 
-The public surface (classes, hooks, attributes, error behaviour, ``__all__``) is the
-3.11 one, plus ``ForkingUnixStreamServer`` and ``ForkingUnixDatagramServer`` from 3.12.
+The public surface (classes, hooks, attributes, error behaviour, ``__all__``) is the one
+of the running interpreter's stdlib: ``allow_reuse_port`` exists from 3.11,
+``ForkingUnixStreamServer`` and ``ForkingUnixDatagramServer`` from 3.12. The public
+classes have no attribute names the stdlib's lack, on the class or on instances, because
+users mix them with classes of their own (``xmlrpc.server.SimpleXMLRPCServer`` brings its
+own ``_dispatch``): internals are module-level functions, objects in the name-mangled
+``_BaseServer__loops``, ``_TCPServer__accept_shape`` and ``_ForkingMixIn__pidfds``.
 Subclasses that override the documented hooks see the same call chain::
 
     serve_forever() / handle_request()
@@ -68,6 +73,11 @@ __all__ = [  # noqa: RUF022
 ]
 _HAVE_FORK = hasattr(os, "fork")
 _HAVE_UNIX = hasattr(socket, "AF_UNIX")
+# The public surface follows the running interpreter's stdlib: allow_reuse_port arrived
+# in 3.11 (bpo-16594), ForkingUnixStreamServer/ForkingUnixDatagramServer in 3.12
+# (gh-103673).
+_REUSE_PORT_API = sys.version_info >= (3, 11)
+_FORKING_UNIX_API = _HAVE_FORK and _HAVE_UNIX and sys.version_info >= (3, 12)
 if _HAVE_FORK:
     __all__ += ["ForkingUDPServer", "ForkingTCPServer", "ForkingMixIn"]  # noqa: RUF022
 if _HAVE_UNIX:
@@ -77,7 +87,7 @@ if _HAVE_UNIX:
         "ThreadingUnixStreamServer",
         "ThreadingUnixDatagramServer",
     ]
-if _HAVE_FORK and _HAVE_UNIX:
+if _FORKING_UNIX_API:
     __all__ += ["ForkingUnixStreamServer", "ForkingUnixDatagramServer"]  # noqa: RUF022
 
 DEVIATIONS = [
@@ -119,12 +129,6 @@ DEVIATIONS = [
         "from _threads when its request is done (and a thread that failed to start is "
         "removed at once), so _threads only holds live threads; server_close() still "
         "joins every live one.",
-        "observable": True,
-    },
-    {
-        "id": "gh-103673",
-        "summary": "ForkingUnixStreamServer and ForkingUnixDatagramServer (3.12) exist and are "
-        "in __all__ on every Python version, wherever os.fork and AF_UNIX exist.",
         "observable": True,
     },
 ]
@@ -258,8 +262,124 @@ def _new_waiter():
 
 # Guards the wake-up sockets of running serve loops: shutdown() may write to one while the
 # loop that owns it is closing it, and writing to a closed (possibly reused) descriptor
-# number must never happen.
+# number must never happen. Also makes the creation of a server's _WaitLoops atomic.
 _WAKE_LOCK = threading.Lock()
+
+
+class _WaitLoops:
+    """A server's running wait loops, and what each of them watches besides the server.
+
+    One per server, in its only private attribute, ``_BaseServer__loops`` (made on first
+    use by :func:`_loops_of`). The public classes carry no attribute names of their own
+    beyond the stdlib's: users mix them with classes of their own, and a helper called,
+    say, ``_dispatch`` on ``BaseServer`` would shadow theirs (``xmlrpc.server`` has one).
+
+    ``waiters`` and ``writers`` are immutable tuples, replaced and never mutated, so that
+    readers in other threads (``shutdown()``) always see a consistent value.
+    """
+
+    __slots__ = ("sources", "waiters", "writers")
+
+    def __init__(self):
+        # The waiters of the loops currently in serve_forever()/handle_request().
+        self.waiters = ()
+        # Write ends of the wake-up socket pairs of running serve_forever() loops.
+        self.writers = ()
+        # fd -> callback(server): descriptors every wait loop watches besides the server
+        # socket (a forking server's pidfds), including loops that start later.
+        self.sources = {}
+
+    def attach(self, waiter):
+        """Make a starting loop's ``waiter`` watch the sources, and receive new ones."""
+        for fd, callback in list(self.sources.items()):
+            waiter.register(fd, callback)
+        self.waiters = (*self.waiters, waiter)
+
+    def detach(self, waiter):
+        """Forget the waiter of a loop that is finishing (its owner closes it)."""
+        self.waiters = tuple(w for w in self.waiters if w is not waiter)
+
+    def add_source(self, fd, callback):
+        """Watch ``fd`` in every running and future loop; ``callback(server)`` runs when
+        it is readable."""
+        self.sources[fd] = callback
+        for waiter in self.waiters:
+            waiter.register(fd, callback)
+
+    def remove_source(self, fd):
+        """Stop watching ``fd`` (the caller closes it afterwards)."""
+        if self.sources.pop(fd, None) is None:
+            return
+        for waiter in self.waiters:
+            try:
+                waiter.unregister(fd)
+            except (KeyError, ValueError):
+                pass
+
+    def open_waker(self, waiter):
+        """Register a socket pair that ``wake()`` writes to; return it, or None.
+
+        Without one (e.g. out of descriptors) the loop still stops, at the next
+        ``poll_interval`` tick, exactly like the stdlib's.
+        """
+        try:
+            waker, writer = socket.socketpair()
+        except OSError:
+            return None
+        waker.setblocking(False)
+        writer.setblocking(False)
+        waiter.register(waker, _Drain(waker))
+        with _WAKE_LOCK:
+            self.writers = (*self.writers, writer)
+        return waker, writer
+
+    def close_waker(self, pair):
+        """Unpublish and close a pair made by ``open_waker``."""
+        if pair is None:
+            return
+        waker, writer = pair
+        with _WAKE_LOCK:
+            self.writers = tuple(w for w in self.writers if w is not writer)
+            writer.close()
+        waker.close()
+
+    def wake(self):
+        """Wake every running ``serve_forever()`` loop of the server."""
+        with _WAKE_LOCK:
+            for writer in self.writers:
+                try:
+                    writer.send(b"\0")
+                except OSError:
+                    # A full buffer already guarantees a wake-up.
+                    pass
+
+
+def _loops_of(server):
+    """The server's :class:`_WaitLoops`, made on first use.
+
+    Made lazily rather than in ``BaseServer.__init__``, because code in the wild builds
+    servers without calling it and still uses ``handle_request()`` or ``ForkingMixIn``
+    (``getattr``: a ``ForkingMixIn`` may even be mixed with a server of its own).
+    """
+    loops = getattr(server, "_BaseServer__loops", None)
+    if loops is None:
+        with _WAKE_LOCK:
+            loops = getattr(server, "_BaseServer__loops", None)
+            if loops is None:
+                loops = server._BaseServer__loops = _WaitLoops()
+    return loops
+
+
+def _dispatch(server, ready):
+    """Run the callbacks among the data of ready sources; True if the server socket
+    (data None) is ready."""
+    server_ready = False
+    for callback in ready:
+        if callback is None:
+            server_ready = True
+        else:
+            callback(server)
+    return server_ready
 
 
 class BaseServer:
@@ -286,13 +406,10 @@ class BaseServer:
 
     timeout = None
 
-    # Selectors of the loops currently waiting in serve_forever()/handle_request(). An
-    # immutable tuple as a class default, replaced (never mutated) per instance: code that
-    # builds servers without calling BaseServer.__init__ keeps working, and readers in
-    # other threads always see a consistent value.
-    _live_selectors = ()
-    # Write ends of the wake-up socket pairs of running serve_forever() loops.
-    _wake_writers = ()
+    # The server's _WaitLoops once a wait loop or a child needed one (see _loops_of).
+    # Name-mangled, like every private attribute of the public classes that the stdlib's
+    # classes do not have, so that no subclass or mix-in can collide with it.
+    __loops = None
 
     def __init__(self, server_address, RequestHandlerClass):
         """Store the address and handler class. May be extended, do not override."""
@@ -319,59 +436,29 @@ class BaseServer:
                 # Registering the server first keeps the stdlib's error for a closed
                 # server: ValueError("Invalid file descriptor: -1").
                 selector.register(self)
-                waker = self._open_waker(selector)
+                loops = _loops_of(self)
+                waker = loops.open_waker(selector)
                 try:
-                    self._watch_with(selector)
+                    loops.attach(selector)
                     try:
-                        self._serve_loop(selector, poll_interval)
+                        while not self.__shutdown_request:
+                            ready = selector.select(poll_interval)
+                            # A shutdown during select() ends the loop before another
+                            # request is taken (bpo-35017).
+                            if self.__shutdown_request:
+                                break
+                            # The usual wake-up has only the server socket ready (its
+                            # data is None).
+                            if ready and (ready == _SERVER_ONLY or _dispatch(self, ready)):
+                                self._handle_request_noblock()
+                            self.service_actions()
                     finally:
-                        self._stop_watching_with(selector)
+                        loops.detach(selector)
                 finally:
-                    self._close_waker(waker)
+                    loops.close_waker(waker)
         finally:
             self.__shutdown_request = False
             self.__is_shut_down.set()
-
-    def _open_waker(self, selector):
-        """Register a socket pair that ``shutdown()`` writes to; return it, or None.
-
-        Without one (e.g. out of descriptors) the loop still stops, at the next
-        ``poll_interval`` tick, exactly like the stdlib's.
-        """
-        try:
-            waker, writer = socket.socketpair()
-        except OSError:
-            return None
-        waker.setblocking(False)
-        writer.setblocking(False)
-        selector.register(waker, _Drain(waker))
-        with _WAKE_LOCK:
-            self._wake_writers = (*self._wake_writers, writer)
-        return waker, writer
-
-    def _close_waker(self, pair):
-        """Unpublish and close a pair made by ``_open_waker``."""
-        if pair is None:
-            return
-        waker, writer = pair
-        with _WAKE_LOCK:
-            self._wake_writers = tuple(w for w in self._wake_writers if w is not writer)
-            writer.close()
-        waker.close()
-
-    def _serve_loop(self, selector, poll_interval):
-        """The body of ``serve_forever()``: wait, serve one request, run service actions."""
-        dispatch = self._dispatch
-        while not self.__shutdown_request:
-            ready = selector.select(poll_interval)
-            # A shutdown during select() ends the loop before another request is taken
-            # (bpo-35017).
-            if self.__shutdown_request:
-                break
-            # The usual wake-up has only the server socket ready (its data is None).
-            if ready and (ready == _SERVER_ONLY or dispatch(ready)):
-                self._handle_request_noblock()
-            self.service_actions()
 
     def shutdown(self):
         """Stop the ``serve_forever()`` loop and wait until it has returned.
@@ -381,13 +468,10 @@ class BaseServer:
         exits, so calling it from the thread running the loop deadlocks.
         """
         self.__shutdown_request = True
-        with _WAKE_LOCK:
-            for writer in self._wake_writers:
-                try:
-                    writer.send(b"\0")
-                except OSError:
-                    # A full buffer already guarantees a wake-up.
-                    pass
+        # A loop that starts after this read sees the flag before it first waits.
+        loops = self.__loops
+        if loops is not None:
+            loops.wake()
         self.__is_shut_down.wait()
 
     def service_actions(self):
@@ -412,11 +496,12 @@ class BaseServer:
         deadline = None if timeout is None else time() + timeout
         with _new_waiter() as selector:
             selector.register(self)
-            self._watch_with(selector)
+            loops = _loops_of(self)
+            loops.attach(selector)
             try:
                 while True:
                     ready = selector.select(timeout)
-                    if ready and self._dispatch(ready):
+                    if ready and _dispatch(self, ready):
                         return self._handle_request_noblock()
                     # Woken early (a signal, or a child of ours exiting): wait for the rest.
                     if deadline is not None:
@@ -424,32 +509,7 @@ class BaseServer:
                         if timeout < 0:
                             return self.handle_timeout()
             finally:
-                self._stop_watching_with(selector)
-
-    def _dispatch(self, ready):
-        """Run the callbacks among the data of ready sources; True if the server socket
-        (data None) is ready."""
-        server_ready = False
-        for callback in ready:
-            if callback is None:
-                server_ready = True
-            else:
-                callback()
-        return server_ready
-
-    def _wakeup_sources(self):
-        """Private (fd, callback) pairs every wait loop should also watch."""
-        return ()
-
-    def _watch_with(self, selector):
-        """Make ``selector`` watch the private sources and receive new ones."""
-        for fd, callback in self._wakeup_sources():
-            selector.register(fd, callback)
-        self._live_selectors = (*self._live_selectors, selector)
-
-    def _stop_watching_with(self, selector):
-        """Forget a selector whose loop is finishing (its owner closes it)."""
-        self._live_selectors = tuple(s for s in self._live_selectors if s is not selector)
+                loops.detach(selector)
 
     def _handle_request_noblock(self):
         """Take one request and handle it; the server socket must already be readable.
@@ -531,14 +591,14 @@ class BaseServer:
 
 
 class _Drain:
-    """Selector callback emptying a wake-up socket, so it does not stay readable."""
+    """Wait-loop callback emptying a wake-up socket, so it does not stay readable."""
 
     __slots__ = ("_sock",)
 
     def __init__(self, sock):
         self._sock = sock
 
-    def __call__(self):
+    def __call__(self, server):
         try:
             while self._sock.recv(4096):
                 pass
@@ -556,7 +616,8 @@ class TCPServer(BaseServer):
 
     Class attributes: ``address_family`` (``AF_INET``), ``socket_type``
     (``SOCK_STREAM``), ``request_queue_size`` (5, the listen backlog),
-    ``allow_reuse_address`` and ``allow_reuse_port`` (False), ``timeout``.
+    ``allow_reuse_address`` and (from Python 3.11, as in the stdlib) ``allow_reuse_port``
+    (False), ``timeout``.
     Instance attributes: ``socket``; ``server_address`` becomes the bound address.
 
     Resource handling: if binding or activating raises, the socket is closed before the
@@ -568,9 +629,10 @@ class TCPServer(BaseServer):
     socket_type = socket.SOCK_STREAM
     request_queue_size = 5
     allow_reuse_address = False
-    allow_reuse_port = False
+    if _REUSE_PORT_API:
+        allow_reuse_port = False
     # (listener, family, type, proto) for get_request(), per instance once it has run.
-    _accept_shape = None
+    __accept_shape = None
 
     def __init__(self, server_address, RequestHandlerClass, bind_and_activate=True):
         """Create the socket, then bind and activate it. May be extended, do not override."""
@@ -592,9 +654,11 @@ class TCPServer(BaseServer):
         if self.allow_reuse_address and hasattr(socket, "SO_REUSEADDR"):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         # SO_REUSEPORT means something only for IP sockets; Linux >= 6.12.9 rejects it
-        # on AF_UNIX with EOPNOTSUPP (gh-128916).
+        # on AF_UNIX with EOPNOTSUPP (gh-128916). Before 3.11 the stdlib has no such
+        # option, and ignores the attribute a subclass may set.
         if (
-            self.allow_reuse_port
+            _REUSE_PORT_API
+            and self.allow_reuse_port
             and hasattr(socket, "SO_REUSEPORT")
             and self.address_family in _IP_FAMILIES
         ):
@@ -625,9 +689,9 @@ class TCPServer(BaseServer):
         listener = self.socket
         if type(listener) is not socket.socket:  # an SSLSocket, say: its accept() does more
             return listener.accept()
-        shape = self._accept_shape
+        shape = self.__accept_shape
         if shape is None or shape[0] is not listener:
-            shape = self._accept_shape = (
+            shape = self.__accept_shape = (
                 listener,
                 int(listener.family),
                 int(listener.type),
@@ -671,7 +735,8 @@ class UDPServer(TCPServer):
     """
 
     allow_reuse_address = False
-    allow_reuse_port = False
+    if _REUSE_PORT_API:
+        allow_reuse_port = False
     socket_type = socket.SOCK_DGRAM
     max_packet_size = 8192
 
@@ -689,20 +754,6 @@ class UDPServer(TCPServer):
 
     def close_request(self, request):
         """Nothing to close: the request shares the server's socket."""
-
-
-class _ChildWatchers:
-    """The pidfds of a forking server's children, keyed by pid.
-
-    A pidfd becomes readable when its process exits, which lets every wait loop of the
-    server wake up and reap that child at once without signals and without touching
-    processes the server did not fork.
-    """
-
-    __slots__ = ("fds",)
-
-    def __init__(self):
-        self.fds = {}
 
 
 _pidfd_open = getattr(os, "pidfd_open", None)
@@ -730,8 +781,11 @@ if _HAVE_FORK:
         active_children = None
         max_children = 40
         block_on_close = True
-        # Per-instance _ChildWatchers once the first child with a pidfd exists.
-        _child_watchers = None
+        # {pid: pidfd} of running children, per instance once the first pidfd exists.
+        # A pidfd becomes readable when its process exits, which lets every wait loop
+        # wake up and reap that child at once, without signals and without touching
+        # processes the server did not fork. (Name-mangled: see BaseServer.__loops.)
+        __pidfds = None
 
         def collect_children(self, *, blocking=False):
             """Reap children that have exited; with ``blocking``, wait for all of them.
@@ -742,11 +796,11 @@ if _HAVE_FORK:
             if self.active_children is None:
                 return
             while len(self.active_children) >= self.max_children:
-                if not self._wait_for_a_child():
+                if not _wait_for_a_child(self):
                     break
             flags = 0 if blocking else os.WNOHANG
             for pid in list(self.active_children):
-                self._reap(pid, flags)
+                _reap(self, pid, flags)
 
         def handle_timeout(self):
             """Reap finished children after ``timeout`` seconds without a request.
@@ -761,31 +815,15 @@ if _HAVE_FORK:
 
         def process_request(self, request, client_address):
             """Fork a child process that handles the request and exits."""
-            self._make_room_for_a_child()
+            _make_room_for_a_child(self)
             pid = os.fork()
             if pid == 0:
-                self._run_child(request, client_address)
+                _run_child(self, request, client_address)
             if self.active_children is None:
                 self.active_children = set()
             self.active_children.add(pid)
-            self._watch_child(pid)
+            _watch_child(self, pid)
             self.close_request(request)
-
-        def _run_child(self, request, client_address):
-            """In the child: handle the request and exit; this never returns."""
-            status = 1
-            try:
-                self.finish_request(request, client_address)
-                status = 0
-            except Exception:
-                self.handle_error(request, client_address)
-            finally:
-                try:
-                    self.shutdown_request(request)
-                finally:
-                    # Never unwind into the parent's code (its loops, finally blocks,
-                    # atexit handlers) from the child.
-                    os._exit(status)
 
         def server_close(self):
             """Close the server, then reap children (waiting if ``block_on_close``)."""
@@ -793,116 +831,118 @@ if _HAVE_FORK:
             self.collect_children(blocking=self.block_on_close)
             # Children still running are no longer watched: the loops are gone. They
             # stay in active_children for a later collect_children().
-            watchers = self._child_watchers
-            if watchers is not None:
-                for pid in list(watchers.fds):
-                    self._unwatch_child(pid)
+            pidfds = self.__pidfds
+            if pidfds:
+                for pid in list(pidfds):
+                    _unwatch_child(self, pid)
 
-        # -- private helpers -------------------------------------------------------
+    # The forking helpers are functions, not methods: see _WaitLoops for why. They use
+    # the spelled-out mangled name _ForkingMixIn__pidfds.
 
-        def _make_room_for_a_child(self):
-            """Before a fork: reap what has exited, then honour ``max_children``."""
-            children = self.active_children
-            if not children:
-                return
-            for pid in list(children):
-                self._reap(pid, os.WNOHANG)
-            while len(children) >= self.max_children:
-                if not self._wait_for_a_child():
-                    break
-
-        def _reap(self, pid, flags):
-            """``waitpid`` one of our children; True once it is gone and forgotten."""
+    def _run_child(server, request, client_address):
+        """In the child: handle the request and exit; this never returns."""
+        status = 1
+        try:
+            server.finish_request(request, client_address)
+            status = 0
+        except Exception:
+            server.handle_error(request, client_address)
+        finally:
             try:
-                reaped, _status = os.waitpid(pid, flags)
-            except ChildProcessError:
-                # Already reaped elsewhere (or SIGCHLD is ignored): nothing to wait for.
-                reaped = pid
-            except OSError:
-                return False
-            if reaped == 0:
-                return False
-            self.active_children.discard(pid)
-            self._unwatch_child(pid)
-            return True
+                server.shutdown_request(request)
+            finally:
+                # Never unwind into the parent's code (its loops, finally blocks,
+                # atexit handlers) from the child.
+                os._exit(status)
 
-        def _wait_for_a_child(self):
-            """Block until one of our children exits and reap it; False if none is left."""
-            children = self.active_children
-            if not children:
-                return False
-            watchers = self._child_watchers
-            fds = watchers.fds if watchers is not None else {}
-            pids = list(children)
-            if all(pid in fds for pid in pids):
-                with _new_waiter() as selector:
-                    for pid in pids:
-                        selector.register(fds[pid], pid)
-                    ready = selector.select()
-                # A readable pidfd means the process has exited: waitpid returns at once.
-                return any([self._reap(pid, 0) for pid in ready])
-            # No pidfds: poll our own pids (never waitpid(-1), which could steal other
-            # code's children), backing off to at most 50 ms between rounds.
-            delay = 0.001
-            while children:
-                if any([self._reap(pid, os.WNOHANG) for pid in list(children)]):
-                    return True
-                sleep(delay)
-                delay = min(delay * 2, 0.05)
+    def _make_room_for_a_child(server):
+        """Before a fork: reap what has exited, then honour ``max_children``."""
+        children = server.active_children
+        if not children:
+            return
+        for pid in list(children):
+            _reap(server, pid, os.WNOHANG)
+        while len(children) >= server.max_children:
+            if not _wait_for_a_child(server):
+                break
+
+    def _reap(server, pid, flags):
+        """``waitpid`` one of the server's children; True once it is gone and forgotten."""
+        try:
+            reaped, _status = os.waitpid(pid, flags)
+        except ChildProcessError:
+            # Already reaped elsewhere (or SIGCHLD is ignored): nothing to wait for.
+            reaped = pid
+        except OSError:
             return False
+        if reaped == 0:
+            return False
+        server.active_children.discard(pid)
+        _unwatch_child(server, pid)
+        return True
 
-        def _watch_child(self, pid):
-            """Open a pidfd for a new child and add it to every running wait loop."""
-            if _pidfd_open is None:
-                return
-            try:
-                fd = _pidfd_open(pid)
-            except OSError:
-                # Old kernel, seccomp, or the child is already gone: polling covers it.
-                return
-            if self._child_watchers is None:
-                self._child_watchers = _ChildWatchers()
-            self._child_watchers.fds[pid] = fd
-            for selector in self._live_selectors:
-                selector.register(fd, _ChildExited(self, pid))
+    def _wait_for_a_child(server):
+        """Block until one of the server's children exits and reap it; False if none is
+        left."""
+        children = server.active_children
+        if not children:
+            return False
+        fds = server._ForkingMixIn__pidfds or {}
+        pids = list(children)
+        if all(pid in fds for pid in pids):
+            with _new_waiter() as selector:
+                for pid in pids:
+                    selector.register(fds[pid], pid)
+                ready = selector.select()
+            # A readable pidfd means the process has exited: waitpid returns at once.
+            return any([_reap(server, pid, 0) for pid in ready])
+        # No pidfds: poll our own pids (never waitpid(-1), which could steal other
+        # code's children), backing off to at most 50 ms between rounds.
+        delay = 0.001
+        while children:
+            if any([_reap(server, pid, os.WNOHANG) for pid in list(children)]):
+                return True
+            sleep(delay)
+            delay = min(delay * 2, 0.05)
+        return False
 
-        def _unwatch_child(self, pid):
-            """Close a reaped child's pidfd and remove it from the running loops."""
-            watchers = self._child_watchers
-            if watchers is None:
-                return
-            fd = watchers.fds.pop(pid, None)
-            if fd is None:
-                return
-            for selector in self._live_selectors:
-                try:
-                    selector.unregister(fd)
-                except (KeyError, ValueError):
-                    pass
-            os.close(fd)
+    def _watch_child(server, pid):
+        """Open a pidfd for a new child and add it to every wait loop of the server."""
+        if _pidfd_open is None:
+            return
+        try:
+            fd = _pidfd_open(pid)
+        except OSError:
+            # Old kernel, seccomp, or the child is already gone: polling covers it.
+            return
+        pidfds = server._ForkingMixIn__pidfds
+        if pidfds is None:
+            pidfds = server._ForkingMixIn__pidfds = {}
+        pidfds[pid] = fd
+        _loops_of(server).add_source(fd, _ChildExited(pid))
 
-        def _wakeup_sources(self):
-            """The pidfds of running children, for a wait loop that is starting."""
-            sources = list(super()._wakeup_sources())
-            watchers = self._child_watchers
-            if watchers is not None:
-                sources.extend(
-                    (fd, _ChildExited(self, pid)) for pid, fd in list(watchers.fds.items())
-                )
-            return sources
+    def _unwatch_child(server, pid):
+        """Close a reaped child's pidfd and remove it from the server's wait loops."""
+        pidfds = server._ForkingMixIn__pidfds
+        if not pidfds:
+            return
+        fd = pidfds.pop(pid, None)
+        if fd is None:
+            return
+        _loops_of(server).remove_source(fd)
+        os.close(fd)
 
 
 class _ChildExited:
-    """Selector callback: a child's pidfd became readable, so reap that child."""
+    """Wait-loop callback: a child's pidfd became readable, so reap that child."""
 
-    __slots__ = ("_pid", "_server")
+    __slots__ = ("_pid",)
 
-    def __init__(self, server, pid):
-        self._server = server
+    def __init__(self, pid):
         self._pid = pid
 
-    def __call__(self):
-        self._server._reap(self._pid, os.WNOHANG)
+    def __call__(self, server):
+        _reap(server, self._pid, os.WNOHANG)
 
 
 class _Threads(list):
@@ -1078,7 +1118,7 @@ if _HAVE_UNIX:
     class ThreadingUnixDatagramServer(ThreadingMixIn, UnixDatagramServer):
         """Unix datagram server handling each datagram in a new thread."""
 
-    if _HAVE_FORK:
+    if _FORKING_UNIX_API:
 
         class ForkingUnixStreamServer(ForkingMixIn, UnixStreamServer):
             """Unix stream server handling each connection in a forked child (3.12)."""
@@ -1206,7 +1246,12 @@ def _present_as_socketserver():
     """
     for value in list(globals().values()):
         if isinstance(value, type) and value.__module__ == __name__:
+            # Python 3.13 drops a class's __firstlineno__ when __module__ is set; the
+            # stdlib's classes have it (inspect.getsource reads it), so it is put back.
+            first_line = vars(value).get("__firstlineno__")
             value.__module__ = "socketserver"
+            if first_line is not None:
+                value.__firstlineno__ = first_line
 
 
 _present_as_socketserver()
