@@ -82,12 +82,17 @@ def explain(
     known: Iterable[Known],
     target: str | Iterable[str],
     version: tuple[int, ...],
+    baseline: tuple[int, ...] | None = None,
 ) -> list[Known] | None:
-    """The known differences covering every key, or None if some key is unexplained."""
+    """The known differences covering every key, or None if some key is unexplained.
+
+    ``version`` is the target's Python version, ``baseline`` the baseline's (for a
+    ``Known`` with ``between``).
+    """
     used: list[Known] = []
     known = list(known)
     for key in keys:
-        covering = [k for k in known if k.covers(key, target, version)]
+        covering = [k for k in known if k.covers(key, target, version, baseline)]
         if not covering:
             return None
         for k in covering:

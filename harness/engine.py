@@ -258,7 +258,9 @@ class Engine:
         keys = _differing(base, got)
         if not keys:
             return result
-        known = explain(keys, scenario.known, target.labels, got.python or base.python)
+        known = explain(
+            keys, scenario.known, target.labels, got.python or base.python, base.python or None
+        )
         if known is not None:
             result.verdict = "explained"
             result.reason = "; ".join(k.describe() for k in known)

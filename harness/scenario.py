@@ -92,6 +92,11 @@ class Known:
     ``stderr``). ``applies`` gets the Python version of the server process and the target
     name; a difference is explained only when every differing key matches a ``Known``
     that applies.
+
+    ``between``, when given, also has to hold: it gets the target's and the baseline's
+    Python versions, for differences between CPython releases (a name added in 3.11 is
+    expected when a 3.12 target is compared with a 3.9 baseline, never on one version).
+    Without the baseline's version a ``Known`` with ``between`` explains nothing.
     """
 
     keys: tuple[str, ...]
@@ -99,17 +104,26 @@ class Known:
     issue: str = ""
     targets: tuple[str, ...] = ("reference",)
     applies: Callable[[tuple[int, ...]], bool] = lambda version: True
+    between: Callable[[tuple[int, ...], tuple[int, ...]], bool] | None = None
 
-    def covers(self, key: str, target: str | Iterable[str], version: tuple[int, ...]) -> bool:
+    def covers(
+        self,
+        key: str,
+        target: str | Iterable[str],
+        version: tuple[int, ...],
+        baseline: tuple[int, ...] | None = None,
+    ) -> bool:
         """Whether this explains a difference at ``key`` for ``target`` on ``version``.
 
         ``target`` is a target name or the set of its labels (``Target.labels``: its name,
-        and ``reference`` when it runs the reference's modules under any name).
+        and ``reference`` when it runs the reference's modules under any name);
+        ``baseline`` is the baseline's Python version, which only ``between`` looks at.
         """
         labels = {target} if isinstance(target, str) else set(target)
         return (
             (not self.targets or bool(labels & set(self.targets)))
             and self.applies(version)
+            and (self.between is None or (bool(baseline) and self.between(version, baseline)))
             and any(fnmatch.fnmatchcase(key, pattern) for pattern in self.keys)
         )
 

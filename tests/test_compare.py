@@ -49,3 +49,30 @@ def test_deviation_applies_only_where_the_servers_python_has_the_old_behaviour()
     assert not known.covers("facts.reply", "mine", (3, 11, 7))
     with pytest.raises(ScenarioError, match=r"not in implementation\.deviations"):
         deviation("gh-1")
+
+
+def test_known_between_sees_both_versions_and_never_explains_one_version():
+    added_in_311 = Known(
+        ("facts.TCPServer.allow_reuse_port",),
+        "CPython 3.11 added it",
+        targets=(),
+        between=lambda target, baseline: (target >= (3, 11)) != (baseline >= (3, 11)),
+    )
+    key = "facts.TCPServer.allow_reuse_port"
+    # Across the change, either way round, for any target.
+    assert explain([key], [added_in_311], "mine", (3, 12, 1), (3, 9, 18)) == [added_in_311]
+    assert explain([key], [added_in_311], "stdlib", (3, 9, 18), (3, 12, 1)) == [added_in_311]
+    # Not on one interpreter, not on two versions on the same side of the change, and not
+    # when the baseline's version is unknown (an old caller, or a baseline that never ran).
+    assert explain([key], [added_in_311], "mine", (3, 11, 7), (3, 11, 7)) is None
+    assert explain([key], [added_in_311], "mine", (3, 12, 1), (3, 13, 0)) is None
+    assert explain([key], [added_in_311], "mine", (3, 12, 1)) is None
+    # Another key is not covered.
+    assert explain(["facts.TCPServer.fileno"], [added_in_311], "mine", (3, 12), (3, 9)) is None
+
+
+def test_known_without_between_ignores_the_baseline_version():
+    known = Known(("stderr",), "old behaviour", applies=lambda v: v < (3, 12))
+    assert known.covers("stderr", "reference", (3, 11, 7))
+    assert known.covers("stderr", "reference", (3, 11, 7), (3, 13, 0))
+    assert not known.covers("stderr", "reference", (3, 12, 1), (3, 11, 7))
