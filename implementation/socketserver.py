@@ -27,7 +27,7 @@ Class layout (same inheritance as the stdlib, because user code relies on
     ThreadingMixIn / ForkingMixIn + one of the above = Threading*/Forking* servers
 
 Where no client can tell the difference, the internals are better than the stdlib's; every
-deliberate difference is listed in :data:`DEVIATIONS`:
+deliberate difference is listed in :data:`_DEVIATIONS`:
 
 * ``shutdown()`` wakes the serve loop through a socket pair instead of waiting for the
   next ``poll_interval`` tick.
@@ -44,17 +44,20 @@ deliberate difference is listed in :data:`DEVIATIONS`:
 Stdlib-only; runs on CPython 3.9+ and PyPy.
 """
 
-import math
+# Besides the stdlib's own (os, selectors, socket, sys, threading, time), imports
+# are bound to private names: the module's public names are the stdlib's.
 import os
-import select
+import select as _select
 import selectors
 import socket
 import sys
 import threading
-import traceback
-from io import BufferedIOBase, BytesIO
+import traceback as _traceback
+from io import BufferedIOBase
+from io import BytesIO as _BytesIO
+from math import ceil as _ceil
 from time import monotonic as time
-from time import sleep
+from time import sleep as _sleep
 
 # Part of the 3.11 public surface (removed only in 3.15), so it stays.
 __version__ = "0.4"
@@ -90,7 +93,9 @@ if _HAVE_UNIX:
 if _FORKING_UNIX_API:
     __all__ += ["ForkingUnixStreamServer", "ForkingUnixDatagramServer"]  # noqa: RUF022
 
-DEVIATIONS = [
+# The reference's deliberate differences, as data. Private: the stdlib module has no such
+# name, and a drop-in must not add public ones.
+_DEVIATIONS = [
     {
         "id": "gh-128916",
         "summary": "SO_REUSEPORT is set only for AF_INET/AF_INET6 sockets (as in 3.13.2+), "
@@ -183,7 +188,7 @@ class _PollWaiter(_Waiter):
     __slots__ = ("_data", "_poll")
 
     def __init__(self):
-        self._poll = select.poll()
+        self._poll = _select.poll()
         self._data = {}
 
     def register(self, fileobj, data=None):
@@ -191,7 +196,7 @@ class _PollWaiter(_Waiter):
         fd = _fd_of(fileobj)
         if fd in self._data:
             raise KeyError("%r (FD %d) is already registered" % (fileobj, fd))
-        self._poll.register(fd, select.POLLIN)
+        self._poll.register(fd, _select.POLLIN)
         self._data[fd] = data
 
     def unregister(self, fileobj):
@@ -204,7 +209,7 @@ class _PollWaiter(_Waiter):
         """Wait up to ``timeout`` seconds (None: forever); the data of what is ready."""
         if timeout is not None:
             # poll() counts milliseconds; rounding up never wakes before the timeout.
-            timeout = 0 if timeout <= 0 else math.ceil(timeout * 1000)
+            timeout = 0 if timeout <= 0 else _ceil(timeout * 1000)
         try:
             ready = self._poll.poll(timeout)
         except InterruptedError:
@@ -255,7 +260,7 @@ _SERVER_ONLY = [None]
 def _new_waiter():
     """A waiter for one wait loop: poll() directly unless ``_ServerSelector`` says
     otherwise (it is looked up here, at every use, so that patching it works)."""
-    if _ServerSelector is _DEFAULT_SELECTOR and hasattr(select, "poll"):
+    if _ServerSelector is _DEFAULT_SELECTOR and hasattr(_select, "poll"):
         return _PollWaiter()
     return _SelectorWaiter(_ServerSelector())
 
@@ -578,7 +583,7 @@ class BaseServer:
             client_address,
             file=sys.stderr,
         )
-        traceback.print_exc()
+        _traceback.print_exc()
         print(rule, file=sys.stderr)
 
     def __enter__(self):
@@ -773,7 +778,7 @@ if _HAVE_FORK:
         Resource handling: the parent only closes its copy of the request; the child
         handles it, calls ``shutdown_request()`` and exits with ``os._exit``: status 0,
         or 1 after ``handle_error()``. Children are reaped as soon as they exit (see
-        :data:`DEVIATIONS`), and at most ``max_children`` run at once: a fork at the
+        :data:`_DEVIATIONS`), and at most ``max_children`` run at once: a fork at the
         limit first waits for one of this server's children to exit.
         """
 
@@ -902,7 +907,7 @@ if _HAVE_FORK:
         while children:
             if any([_reap(server, pid, os.WNOHANG) for pid in list(children)]):
                 return True
-            sleep(delay)
+            _sleep(delay)
             delay = min(delay * 2, 0.05)
         return False
 
@@ -1229,8 +1234,8 @@ class DatagramRequestHandler(BaseRequestHandler):
     def setup(self):
         """Unpack the request into ``packet``/``socket`` and create the files."""
         self.packet, self.socket = self.request
-        self.rfile = BytesIO(self.packet)
-        self.wfile = BytesIO()
+        self.rfile = _BytesIO(self.packet)
+        self.wfile = _BytesIO()
 
     def finish(self):
         """Send the reply datagram to the client."""

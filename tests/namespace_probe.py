@@ -17,8 +17,8 @@ harness's server processes do) and compares, for every public class of both modu
   ``finish()`` (for forking servers: in the child, reported back in the reply).
 
 The reference may add only name-mangled names (``_<Class>__name``) of its own classes.
-Prints one JSON object on stdout: the interpreter, and per module the public classes and
-``__all__`` of both implementations, the offending names (``extra``: the reference has
+Prints one JSON object on stdout: the interpreter, and per module the public classes,
+``__all__`` and the public module-level names of both implementations, the offending names (``extra``: the reference has
 them, the stdlib does not; ``missing``: the other way round) by class and by phase, and
 ``errors`` for whatever could not be probed.
 """
@@ -53,6 +53,11 @@ def public_classes(module, stdname):
         if not name.startswith("_") and isinstance(value, type) and value.__module__ == stdname:
             found[name] = value
     return found
+
+
+def public_names(module):
+    """The public names of ``module``'s namespace (classes, functions, imported modules)."""
+    return sorted(name for name in vars(module) if not name.startswith("_"))
 
 
 def mangled_prefixes(cls, ref_modules):
@@ -343,6 +348,12 @@ def compare_module(stdname, std_module, ref_module, ref_modules, instances, work
         "classes only in stdlib": sorted(set(std_classes) - set(ref_classes)),
         "__all__ of reference": list(getattr(ref_module, "__all__", [])),
         "__all__ of stdlib": list(getattr(std_module, "__all__", [])),
+        "names only in reference": sorted(
+            set(public_names(ref_module)) - set(public_names(std_module))
+        ),
+        "names only in stdlib": sorted(
+            set(public_names(std_module)) - set(public_names(ref_module))
+        ),
     }
     common = sorted(set(std_classes) & set(ref_classes))
     for name in common:

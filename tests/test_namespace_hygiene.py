@@ -9,6 +9,7 @@ public classes and ``vars()`` of their instances (servers after construction, af
 request, after ``serve_forever()`` and ``shutdown()``, after ``server_close()``; handlers
 while and after handling a request) with the stdlib's of the same interpreter. Only
 name-mangled names of the reference's own classes (``_BaseServer__loops``) may be extra.
+The modules' public classes, ``__all__`` and public module-level names must match too.
 """
 
 import functools
@@ -112,6 +113,18 @@ def test_public_classes_and_all_are_the_stdlib_ones(version, module):
     assert found["classes only in stdlib"] == [], (python, module)
     assert set(found["__all__ of reference"]) == set(found["__all__ of stdlib"]), (python, module)
     assert len(found["__all__ of reference"]) == len(found["__all__ of stdlib"]), (python, module)
+
+
+@pytest.mark.parametrize("module", MODULES)
+@pytest.mark.parametrize("version", VERSIONS)
+def test_module_level_public_names_are_the_stdlib_ones(version, module):
+    # Imports and data too: `from socketserver import *` aside, code looks names up on
+    # the module (and the api scenarios compare them).
+    python, found = module_findings(version, module)
+    extra, missing = found["names only in reference"], found["names only in stdlib"]
+    assert not extra and not missing, (
+        f"Python {python}, {module}: only the reference has {extra}; only the stdlib has {missing}"
+    )
 
 
 @pytest.mark.parametrize("module", MODULES)
