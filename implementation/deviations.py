@@ -106,6 +106,23 @@ DEVIATIONS = [
         "fixed_in": {(3, 13): (3, 13, 11), (3, 14): (3, 14, 2)},
         "cpython_tests": [],
     },
+    {
+        "id": "cgi-environ-leak",
+        "module": "http.server",
+        "summary": (
+            "A CGI request's values (HTTP_USER_AGENT, HTTP_COOKIE, REMOTE_USER, PATH_INFO, "
+            "SERVER_PORT, ...) stay out of the server process's own environment. The stdlib "
+            "builds the script's environment in copy.deepcopy(os.environ), an os._Environ "
+            "whose item assignment still calls putenv: each value lands in the process's "
+            "C-level environment (not in the os.environ mapping), so every child the server "
+            "starts later without env= (subprocess, os.system, a forked CGI script's own "
+            "children) inherits the last request's values. No CPython issue found; never "
+            "fixed, and CGIHTTPRequestHandler is gone in 3.15, so 3.15.0 is listed as the "
+            "first release without the defect."
+        ),
+        "fixed_in": {(3, 15): (3, 15, 0)},
+        "cpython_tests": [],
+    },
 ]
 
 

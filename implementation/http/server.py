@@ -50,7 +50,7 @@ import warnings
 from collections import namedtuple
 from http import HTTPStatus
 
-from implementation import socketserver
+from implementation import deviations, socketserver
 
 # ---------------------------------------------------------------------------------------
 # Version-dependent details (all observable on the wire or in the API).
@@ -80,6 +80,17 @@ _GUESS_FILE_TYPE = _PY >= (3, 13) and hasattr(mimetypes, "guess_file_type")
 _LISTING_TITLE_PATH_ONLY = sys.version_info[:3] >= (3, 13, 4)
 #: 3.14 added HTTPS servers and the ``--tls-*`` options (gh-85162).
 _HTTPS_SUPPORT = _PY >= (3, 14)
+
+
+def _stdlib_has_fix(issue):
+    """Return True if the running stdlib already carries the fix of deviation ``issue``."""
+    return all(entry["id"] != issue for entry in deviations.active_deviations())
+
+
+#: The stdlib keeps the log escape table as ``BaseHTTPRequestHandler._control_char_table``
+#: from the releases with the gh-100001 fix on; the reference has the attribute exactly
+#: where the running stdlib does (and applies the escapes everywhere).
+_CONTROL_CHAR_TABLE_ATTRIBUTE = _stdlib_has_fix("gh-100001")
 
 __version__ = "0.6"
 
@@ -392,11 +403,26 @@ if _HTTPS_SUPPORT:
 # The protocol handler.
 
 
+def _buffer_header_bytes(handler, data):
+    """Append encoded header bytes to the buffer ``flush_headers`` writes out.
+
+    The buffer is the handler's ``_headers_buffer``, the attribute the stdlib uses, created
+    on first use.
+    """
+    if not hasattr(handler, "_headers_buffer"):
+        handler._headers_buffer = []
+    handler._headers_buffer.append(data)
+
+
 def _control_char_escapes():
     """Map C0/C1 control characters to ``\\xHH`` and ``\\`` to ``\\\\`` (gh-100001)."""
     table = {code: "\\x%02x" % code for code in itertools.chain(range(0x20), range(0x7F, 0xA0))}
     table[ord("\\")] = "\\\\"
     return str.maketrans(table)
+
+
+#: ``str.translate`` table of ``log_message``.
+_CONTROL_CHAR_ESCAPES = _control_char_escapes()
 
 
 class BaseHTTPRequestHandler(socketserver.StreamRequestHandler):
@@ -434,7 +460,8 @@ class BaseHTTPRequestHandler(socketserver.StreamRequestHandler):
     weekdayname = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
     monthname = [None, "Jan", "Feb", "Mar", "Apr", "May", "Jun"]
     monthname += ["Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-    _control_char_table = _control_char_escapes()
+    if _CONTROL_CHAR_TABLE_ATTRIBUTE:
+        _control_char_table = _CONTROL_CHAR_ESCAPES
 
     # -- reading a request ---------------------------------------------------------------
 
@@ -584,12 +611,6 @@ class BaseHTTPRequestHandler(socketserver.StreamRequestHandler):
         self.send_header("Server", self.version_string())
         self.send_header("Date", self.date_time_string())
 
-    def _buffer_header_bytes(self, data):
-        """Append encoded header bytes to the buffer ``flush_headers`` writes out."""
-        if not hasattr(self, "_headers_buffer"):
-            self._headers_buffer = []
-        self._headers_buffer.append(data)
-
     def send_response_only(self, code, message=None):
         """Buffer the status line alone (nothing for an HTTP/0.9 request)."""
         if self.request_version == "HTTP/0.9":
@@ -597,13 +618,13 @@ class BaseHTTPRequestHandler(socketserver.StreamRequestHandler):
         if message is None:
             message = self.responses[code][0] if code in self.responses else ""
         status_line = "%s %d %s\r\n" % (self.protocol_version, code, message)
-        self._buffer_header_bytes(status_line.encode("latin-1", "strict"))
+        _buffer_header_bytes(self, status_line.encode("latin-1", "strict"))
 
     def send_header(self, keyword, value):
         """Buffer one header line; ``Connection: close/keep-alive`` also sets the verdict."""
         if self.request_version != "HTTP/0.9":
             field = "%s: %s\r\n" % (keyword, value)
-            self._buffer_header_bytes(field.encode("latin-1", "strict"))
+            _buffer_header_bytes(self, field.encode("latin-1", "strict"))
         if keyword.lower() == "connection":
             verdict = value.lower()
             if verdict == "close":
@@ -614,7 +635,7 @@ class BaseHTTPRequestHandler(socketserver.StreamRequestHandler):
     def end_headers(self):
         """Terminate the header block and write everything buffered so far."""
         if self.request_version != "HTTP/0.9":
-            self._buffer_header_bytes(b"\r\n")
+            _buffer_header_bytes(self, b"\r\n")
             self.flush_headers()
 
     def flush_headers(self):
@@ -641,7 +662,8 @@ class BaseHTTPRequestHandler(socketserver.StreamRequestHandler):
         Control characters in the message are written as ``\\xHH`` and backslashes are
         doubled, so a client cannot inject terminal escapes into the log.
         """
-        text = (format % args).translate(self._control_char_table)
+        table = getattr(self, "_control_char_table", _CONTROL_CHAR_ESCAPES)
+        text = (format % args).translate(table)
         stamp = self.log_date_time_string()
         sys.stderr.write("%s - - [%s] %s\n" % (self.address_string(), stamp, text))
 
@@ -677,6 +699,51 @@ _DEFAULT_INDEX_PAGES = ("index.html", "index.htm")
 def _url_path_ends_with_slash(url_path):
     """True if a URL path names a directory, looking through ``%2f`` (gh-134098)."""
     return urllib.parse.unquote(url_path).endswith("/")
+
+
+def _redirect_to_directory(handler, target):
+    """Send the ``301`` that appends ``/`` to a directory URL, keeping query/fragment.
+
+    ``target`` is the ``urlsplit`` result of the request path.
+    """
+    location = urllib.parse.urlunsplit(target._replace(path=target.path + "/"))
+    handler.send_response(HTTPStatus.MOVED_PERMANENTLY)
+    handler.send_header("Location", location)
+    handler.send_header("Content-Length", "0")
+    handler.end_headers()
+
+
+def _find_index_page(handler, directory):
+    """Return the first index page present in ``directory``, or None."""
+    # Before 3.12 the names are fixed: a subclass's ``index_pages`` is not consulted.
+    names = handler.index_pages if _INDEX_PAGES_ATTRIBUTE else _DEFAULT_INDEX_PAGES
+    present = os.path.isfile if _INDEX_MUST_BE_FILE else os.path.exists
+    for name in names:
+        candidate = os.path.join(directory, name)
+        if present(candidate):
+            return candidate
+    return None
+
+
+def _unmodified_since(headers, mtime):
+    """Decide whether the request ``headers`` allow a ``304`` for a file of ``mtime``.
+
+    ``If-Modified-Since`` counts only without ``If-None-Match``, when it parses, and when
+    it is in UTC (a missing zone means UTC); the file time is compared to the second.
+    """
+    if "If-Modified-Since" not in headers or "If-None-Match" in headers:
+        return False
+    try:
+        since = email.utils.parsedate_to_datetime(headers["If-Modified-Since"])
+    except (TypeError, IndexError, OverflowError, ValueError):
+        return False
+    utc = datetime.timezone.utc
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=utc)
+    if since.tzinfo is not utc:
+        return False
+    modified = datetime.datetime.fromtimestamp(mtime, utc).replace(microsecond=0)
+    return modified <= since
 
 
 class SimpleHTTPRequestHandler(BaseHTTPRequestHandler):
@@ -734,9 +801,9 @@ class SimpleHTTPRequestHandler(BaseHTTPRequestHandler):
         if os.path.isdir(path):
             target = urllib.parse.urlsplit(self.path)
             if not _url_path_ends_with_slash(target.path):
-                self._redirect_to_directory(target)
+                _redirect_to_directory(self, target)
                 return None
-            index = self._find_index_page(path)
+            index = _find_index_page(self, path)
             if index is None:
                 return self.list_directory(path)
             path = index
@@ -751,7 +818,7 @@ class SimpleHTTPRequestHandler(BaseHTTPRequestHandler):
             return None
         try:
             stat = os.fstat(source.fileno())
-            if self._unmodified_since_request(stat.st_mtime):
+            if _unmodified_since(self.headers, stat.st_mtime):
                 self.send_response(HTTPStatus.NOT_MODIFIED)
                 self.end_headers()
                 source.close()
@@ -765,45 +832,6 @@ class SimpleHTTPRequestHandler(BaseHTTPRequestHandler):
         except BaseException:
             source.close()
             raise
-
-    def _redirect_to_directory(self, target):
-        """Send the ``301`` that appends ``/`` to a directory URL, keeping query/fragment."""
-        location = urllib.parse.urlunsplit(target._replace(path=target.path + "/"))
-        self.send_response(HTTPStatus.MOVED_PERMANENTLY)
-        self.send_header("Location", location)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def _find_index_page(self, directory):
-        """Return the first index page present in ``directory``, or None."""
-        # Before 3.12 the names are fixed: a subclass's ``index_pages`` is not consulted.
-        names = self.index_pages if _INDEX_PAGES_ATTRIBUTE else _DEFAULT_INDEX_PAGES
-        present = os.path.isfile if _INDEX_MUST_BE_FILE else os.path.exists
-        for name in names:
-            candidate = os.path.join(directory, name)
-            if present(candidate):
-                return candidate
-        return None
-
-    def _unmodified_since_request(self, mtime):
-        """Decide whether ``If-Modified-Since`` allows a ``304`` for a file.
-
-        The header counts only without ``If-None-Match``, when it parses, and when it is
-        in UTC (a missing zone means UTC); the file time is compared to the second.
-        """
-        if "If-Modified-Since" not in self.headers or "If-None-Match" in self.headers:
-            return False
-        try:
-            since = email.utils.parsedate_to_datetime(self.headers["If-Modified-Since"])
-        except (TypeError, IndexError, OverflowError, ValueError):
-            return False
-        utc = datetime.timezone.utc
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=utc)
-        if since.tzinfo is not utc:
-            return False
-        modified = datetime.datetime.fromtimestamp(mtime, utc).replace(microsecond=0)
-        return modified <= since
 
     def list_directory(self, path):
         """Send a generated HTML listing of ``path``.
@@ -945,6 +973,228 @@ def executable(path):
 _CGI_FIRST_READ = 64 * 1024
 
 
+def _split_script_path(handler):
+    """Return ``(script URL, extra path, query)`` from the handler's ``cgi_info``.
+
+    Sub-directories of the CGI directory are walked as long as ``translate_path`` maps
+    them to directories on disk.
+    """
+    directory, rest = handler.cgi_info
+    full = directory + "/" + rest
+    cut = full.find("/", len(directory) + 1)
+    while cut >= 0 and os.path.isdir(handler.translate_path(full[:cut])):
+        directory, rest = full[:cut], full[cut + 1 :]
+        cut = full.find("/", len(directory) + 1)
+    rest, _, query = rest.partition("?")
+    script, slash, extra = rest.partition("/")
+    return directory + "/" + script, slash + extra, query
+
+
+def _cgi_auth_variables(authorization):
+    """Return AUTH_TYPE and, for well-formed Basic credentials, REMOTE_USER.
+
+    ``authorization`` is the ``Authorization`` header's value, or None.
+    """
+    words = (authorization or "").split()
+    if len(words) != 2:
+        return {}
+    variables = {"AUTH_TYPE": words[0]}
+    if words[0].lower() == "basic":
+        import base64
+        import binascii
+
+        try:
+            decoded = base64.decodebytes(words[1].encode("ascii")).decode("ascii")
+        except (binascii.Error, UnicodeError):
+            return variables
+        user_and_password = decoded.split(":")
+        if len(user_and_password) == 2:
+            variables["REMOTE_USER"] = user_and_password[0]
+    return variables
+
+
+def _cgi_environment(handler, script_url, extra_path, query):
+    """Return the environment of a CGI child (RFC 3875 meta-variables).
+
+    It is a plain dict: the stdlib builds it in a ``copy.deepcopy`` of ``os.environ``,
+    whose item assignment still calls ``putenv``, so every request's values also land in
+    the server process's C-level environment and in whatever it starts later. The
+    reference keeps them out (deviation ``cgi-environ-leak``).
+    """
+    env = dict(os.environ)
+    env["SERVER_SOFTWARE"] = handler.version_string()
+    env["SERVER_NAME"] = handler.server.server_name
+    env["GATEWAY_INTERFACE"] = "CGI/1.1"
+    env["SERVER_PROTOCOL"] = handler.protocol_version
+    env["SERVER_PORT"] = str(handler.server.server_port)
+    env["REQUEST_METHOD"] = handler.command
+    decoded_extra = urllib.parse.unquote(extra_path)
+    env["PATH_INFO"] = decoded_extra
+    env["PATH_TRANSLATED"] = handler.translate_path(decoded_extra)
+    env["SCRIPT_NAME"] = script_url
+    if query or _CGI_QUERY_ALWAYS_SET:
+        env["QUERY_STRING"] = query
+    env["REMOTE_ADDR"] = handler.client_address[0]
+    headers = handler.headers
+    env.update(_cgi_auth_variables(headers.get("authorization")))
+    if headers.get("content-type") is None:
+        env["CONTENT_TYPE"] = headers.get_content_type()
+    else:
+        env["CONTENT_TYPE"] = headers["content-type"]
+    copied = (
+        ("CONTENT_LENGTH", headers.get("content-length")),
+        ("HTTP_REFERER", headers.get("referer")),
+        ("HTTP_USER_AGENT", headers.get("user-agent")),
+        ("HTTP_COOKIE", ", ".join(filter(None, headers.get_all("cookie", [])))),
+    )
+    env.update((name, value) for name, value in copied if value)
+    env["HTTP_ACCEPT"] = ",".join(headers.get_all("accept", ()))
+    # Inherited values must not leak into the script: these are always overridden.
+    for name in ("QUERY_STRING", "REMOTE_HOST", "CONTENT_LENGTH"):
+        env.setdefault(name, "")
+    for name in ("HTTP_USER_AGENT", "HTTP_COOKIE", "HTTP_REFERER"):
+        env.setdefault(name, "")
+    return env
+
+
+def _check_environment(env):
+    """Raise what storing ``env``'s values in ``os.environ`` would raise.
+
+    The stdlib fails while it builds the environment there, before the status line, so
+    such a request gets no reply at all and reaches ``handle_error``; checking the values
+    here keeps that, without writing to the process's environment.
+
+    Raises:
+        TypeError: a value is not a string.
+        UnicodeEncodeError: a value the filesystem encoding cannot carry (POSIX).
+        ValueError: a value holds a NUL (a header, or ``%00`` in the path).
+    """
+    encoding = sys.getfilesystemencoding()
+    for value in env.values():
+        if not isinstance(value, str):
+            raise TypeError("str expected, not %s" % type(value).__name__)
+        if os.name == "posix":
+            value.encode(encoding, "surrogateescape")
+        if "\0" in value:
+            raise ValueError("embedded null byte")
+
+
+def _run_cgi_forked(handler, script_file, script_url, query, env):
+    """Fork; the child drops to ``nobody`` if it can and execs the script."""
+    argv = [script_url.rpartition("/")[2]]
+    search_words = query.replace("+", " ")
+    if "=" not in search_words:
+        argv.append(search_words)
+    uid = nobody_uid()
+    handler.wfile.flush()
+    pid = os.fork()
+    if pid:
+        status = os.waitpid(pid, 0)[1]
+        # Drop whatever the client sent beyond what the script read (bug #427345).
+        while select.select([handler.rfile], [], [], 0)[0]:
+            if not handler.rfile.read(1):
+                break
+        exit_code = os.waitstatus_to_exitcode(status)
+        if exit_code:
+            handler.log_error(f"CGI script exit code {exit_code}")
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.setuid(uid)
+        os.dup2(handler.rfile.fileno(), 0)
+        os.dup2(handler.wfile.fileno(), 1)
+        os.execve(script_file, argv, env)
+    except BaseException:
+        handler.server.handle_error(handler.request, handler.client_address)
+        os._exit(127)
+
+
+def _read_request_body(rfile, nbytes):
+    """Read up to ``nbytes`` of body in doubling chunks (gh-119452).
+
+    Stops early at EOF. A timeout after some of the body arrived ends the body there, as
+    CPython's fix does, and the script gets what came; a timeout before any of it
+    propagates (``handle_one_request`` logs it).
+    """
+    chunks = []
+    chunk_size = _CGI_FIRST_READ
+    while nbytes > 0:
+        try:
+            chunk = rfile.read(min(nbytes, chunk_size))
+        except socket.timeout:
+            if not chunks:
+                raise
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+        nbytes -= len(chunk)
+        chunk_size *= 2
+    return b"".join(chunks)
+
+
+def _discard_pending_input(sock):
+    """Drop whatever the client sent beyond the body and has already arrived (#427345)."""
+    while select.select([sock], [], [], 0)[0]:
+        if not sock.recv(1):
+            break
+
+
+def _end_abandoned_script(child):
+    """Close the pipes of a script whose request failed before it got its input, kill it
+    and reap it, so that neither the process nor a pipe is left behind."""
+    for stream in (child.stdin, child.stdout, child.stderr):
+        stream.close()
+    with contextlib.suppress(OSError):
+        child.kill()
+    child.wait()
+
+
+def _run_cgi_subprocess(handler, script_file, query, env):
+    """Run the script with ``subprocess`` (platforms without ``fork``).
+
+    The script starts before the body is read, as in the stdlib (a script that cannot
+    start fails the request with the body unread). If reading the body fails (the client
+    resets, or times out before sending any of it), the script is ended before the error
+    goes on; the stdlib leaves it running, blocked on its stdin, with three open pipes.
+    """
+    import subprocess
+
+    cmdline = [script_file]
+    if handler.is_python(script_file):
+        interpreter = sys.executable
+        if interpreter.lower().endswith("w.exe"):
+            interpreter = interpreter[:-5] + interpreter[-4:]
+        cmdline = [interpreter, "-u", *cmdline]
+    if "=" not in query:
+        cmdline.append(query)
+    handler.log_message("command: %s", subprocess.list2cmdline(cmdline))
+    try:
+        nbytes = int(handler.headers.get("content-length"))
+    except (TypeError, ValueError):
+        nbytes = 0
+    pipe = subprocess.PIPE
+    child = subprocess.Popen(cmdline, stdin=pipe, stdout=pipe, stderr=pipe, env=env)
+    try:
+        body = None
+        if handler.command.lower() == "post" and nbytes > 0:
+            body = _read_request_body(handler.rfile, nbytes)
+        _discard_pending_input(handler.rfile._sock)
+    except BaseException:
+        _end_abandoned_script(child)
+        raise
+    out, err = child.communicate(body)
+    handler.wfile.write(out)
+    if err:
+        handler.log_error("%s", err)
+    child.stderr.close()
+    child.stdout.close()
+    if child.returncode:
+        handler.log_error("CGI script exit status %#x", child.returncode)
+    else:
+        handler.log_message("CGI script exited OK")
+
+
 class CGIHTTPRequestHandler(SimpleHTTPRequestHandler):
     """``SimpleHTTPRequestHandler`` that runs scripts under ``cgi_directories``.
 
@@ -1004,84 +1254,17 @@ class CGIHTTPRequestHandler(SimpleHTTPRequestHandler):
         """Return True for ``.py``/``.pyw`` scripts (any case)."""
         return os.path.splitext(path)[1].lower() in (".py", ".pyw")
 
-    def _split_script_path(self):
-        """Return ``(script URL, extra path, query)`` from ``cgi_info``.
-
-        Sub-directories of the CGI directory are walked as long as they exist on disk.
-        """
-        directory, rest = self.cgi_info
-        full = directory + "/" + rest
-        cut = full.find("/", len(directory) + 1)
-        while cut >= 0 and os.path.isdir(self.translate_path(full[:cut])):
-            directory, rest = full[:cut], full[cut + 1 :]
-            cut = full.find("/", len(directory) + 1)
-        rest, _, query = rest.partition("?")
-        script, slash, extra = rest.partition("/")
-        return directory + "/" + script, slash + extra, query
-
-    def _cgi_environment(self, script_url, extra_path, query):
-        """Return the environment of a CGI child (RFC 3875 meta-variables)."""
-        env = dict(os.environ)
-        env["SERVER_SOFTWARE"] = self.version_string()
-        env["SERVER_NAME"] = self.server.server_name
-        env["GATEWAY_INTERFACE"] = "CGI/1.1"
-        env["SERVER_PROTOCOL"] = self.protocol_version
-        env["SERVER_PORT"] = str(self.server.server_port)
-        env["REQUEST_METHOD"] = self.command
-        decoded_extra = urllib.parse.unquote(extra_path)
-        env["PATH_INFO"] = decoded_extra
-        env["PATH_TRANSLATED"] = self.translate_path(decoded_extra)
-        env["SCRIPT_NAME"] = script_url
-        if query or _CGI_QUERY_ALWAYS_SET:
-            env["QUERY_STRING"] = query
-        env["REMOTE_ADDR"] = self.client_address[0]
-        env.update(self._cgi_auth_variables())
-        if self.headers.get("content-type") is None:
-            env["CONTENT_TYPE"] = self.headers.get_content_type()
-        else:
-            env["CONTENT_TYPE"] = self.headers["content-type"]
-        copied = (
-            ("CONTENT_LENGTH", self.headers.get("content-length")),
-            ("HTTP_REFERER", self.headers.get("referer")),
-            ("HTTP_USER_AGENT", self.headers.get("user-agent")),
-            ("HTTP_COOKIE", ", ".join(filter(None, self.headers.get_all("cookie", [])))),
-        )
-        env.update((name, value) for name, value in copied if value)
-        env["HTTP_ACCEPT"] = ",".join(self.headers.get_all("accept", ()))
-        # Inherited values must not leak into the script: these are always overridden.
-        for name in ("QUERY_STRING", "REMOTE_HOST", "CONTENT_LENGTH"):
-            env.setdefault(name, "")
-        for name in ("HTTP_USER_AGENT", "HTTP_COOKIE", "HTTP_REFERER"):
-            env.setdefault(name, "")
-        return env
-
-    def _cgi_auth_variables(self):
-        """Return AUTH_TYPE and, for well-formed Basic credentials, REMOTE_USER."""
-        words = (self.headers.get("authorization") or "").split()
-        if len(words) != 2:
-            return {}
-        variables = {"AUTH_TYPE": words[0]}
-        if words[0].lower() == "basic":
-            import base64
-            import binascii
-
-            try:
-                decoded = base64.decodebytes(words[1].encode("ascii")).decode("ascii")
-            except (binascii.Error, UnicodeError):
-                return variables
-            user_and_password = decoded.split(":")
-            if len(user_and_password) == 2:
-                variables["REMOTE_USER"] = user_and_password[0]
-        return variables
-
     def run_cgi(self):
         """Run the script in ``cgi_info`` with the request body on its stdin.
 
         Error handling: a missing script is a 404, a non-file or non-executable one a
-        403. Once the script starts, its stdout is the reply after the status line;
-        a non-zero exit is only logged.
+        403. An environment value the process environment cannot hold (a NUL in a
+        header or in the path) raises before anything is sent, as in the stdlib: the
+        client gets no reply and the error reaches ``handle_error``. Once the script
+        starts, its stdout is the reply after the status line; a non-zero exit is only
+        logged.
         """
-        script_url, extra_path, query = self._split_script_path()
+        script_url, extra_path, query = _split_script_path(self)
         script_file = self.translate_path(script_url)
         if not os.path.exists(script_file):
             self.send_error(HTTPStatus.NOT_FOUND, "No such CGI script (%r)" % (script_url,))
@@ -1095,92 +1278,14 @@ class CGIHTTPRequestHandler(SimpleHTTPRequestHandler):
             reason = "CGI script is not executable (%r)" % (script_url,)
             self.send_error(HTTPStatus.FORBIDDEN, reason)
             return
-        env = self._cgi_environment(script_url, extra_path, query)
+        env = _cgi_environment(self, script_url, extra_path, query)
+        _check_environment(env)
         self.send_response(HTTPStatus.OK, "Script output follows")
         self.flush_headers()
         if self.have_fork:
-            self._run_cgi_forked(script_file, script_url, query, env)
+            _run_cgi_forked(self, script_file, script_url, query, env)
         else:
-            self._run_cgi_subprocess(script_file, query, env)
-
-    def _run_cgi_forked(self, script_file, script_url, query, env):
-        """Fork; the child drops to ``nobody`` if it can and execs the script."""
-        argv = [script_url.rpartition("/")[2]]
-        search_words = query.replace("+", " ")
-        if "=" not in search_words:
-            argv.append(search_words)
-        uid = nobody_uid()
-        self.wfile.flush()
-        pid = os.fork()
-        if pid:
-            status = os.waitpid(pid, 0)[1]
-            # Drop whatever the client sent beyond what the script read (bug #427345).
-            while select.select([self.rfile], [], [], 0)[0]:
-                if not self.rfile.read(1):
-                    break
-            exit_code = os.waitstatus_to_exitcode(status)
-            if exit_code:
-                self.log_error(f"CGI script exit code {exit_code}")
-            return
-        try:
-            with contextlib.suppress(OSError):
-                os.setuid(uid)
-            os.dup2(self.rfile.fileno(), 0)
-            os.dup2(self.wfile.fileno(), 1)
-            os.execve(script_file, argv, env)
-        except BaseException:
-            self.server.handle_error(self.request, self.client_address)
-            os._exit(127)
-
-    def _read_request_body(self, nbytes):
-        """Read up to ``nbytes`` of body in doubling chunks (gh-119452)."""
-        chunks = []
-        chunk_size = _CGI_FIRST_READ
-        while nbytes > 0:
-            chunk = self.rfile.read(min(nbytes, chunk_size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            nbytes -= len(chunk)
-            chunk_size *= 2
-        return b"".join(chunks)
-
-    def _run_cgi_subprocess(self, script_file, query, env):
-        """Run the script with ``subprocess`` (platforms without ``fork``)."""
-        import subprocess
-
-        cmdline = [script_file]
-        if self.is_python(script_file):
-            interpreter = sys.executable
-            if interpreter.lower().endswith("w.exe"):
-                interpreter = interpreter[:-5] + interpreter[-4:]
-            cmdline = [interpreter, "-u", *cmdline]
-        if "=" not in query:
-            cmdline.append(query)
-        self.log_message("command: %s", subprocess.list2cmdline(cmdline))
-        try:
-            nbytes = int(self.headers.get("content-length"))
-        except (TypeError, ValueError):
-            nbytes = 0
-        pipe = subprocess.PIPE
-        child = subprocess.Popen(cmdline, stdin=pipe, stdout=pipe, stderr=pipe, env=env)
-        body = None
-        if self.command.lower() == "post" and nbytes > 0:
-            body = self._read_request_body(nbytes)
-        raw = self.rfile._sock
-        while select.select([raw], [], [], 0)[0]:
-            if not raw.recv(1):
-                break
-        out, err = child.communicate(body)
-        self.wfile.write(out)
-        if err:
-            self.log_error("%s", err)
-        child.stderr.close()
-        child.stdout.close()
-        if child.returncode:
-            self.log_error("CGI script exit status %#x", child.returncode)
-        else:
-            self.log_message("CGI script exited OK")
+            _run_cgi_subprocess(self, script_file, query, env)
 
 
 # ---------------------------------------------------------------------------------------
@@ -1366,9 +1471,21 @@ def _main(argv=None):
 # This module stands in for the stdlib one (harnesses install it as ``http.server``), so
 # its public classes report that name, as ``_pydecimal`` does for ``decimal``; CPython's
 # test_httpservers checks ``__all__`` against the classes whose ``__module__`` it is.
-for _public_name in __all__:
-    globals()[_public_name].__module__ = "http.server"
-del _public_name
+def _present_as_http_server():
+    """Give the public classes the stdlib's ``__module__``, keeping ``__firstlineno__``.
+
+    Python 3.13 drops a class's ``__firstlineno__`` when ``__module__`` is set; the
+    stdlib's classes have it (``inspect.getsource`` reads it), so it is put back.
+    """
+    for name in __all__:
+        cls = globals()[name]
+        first_line = vars(cls).get("__firstlineno__")
+        cls.__module__ = "http.server"
+        if first_line is not None:
+            cls.__firstlineno__ = first_line
+
+
+_present_as_http_server()
 
 
 if __name__ == "__main__":
