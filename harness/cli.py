@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from harness.compare import VERDICTS
 from harness.engine import Engine, Result, Settings
 from harness.errors import HarnessError, UsageError
 from harness.host import leftovers
-from harness.reports import json_report, markdown
+from harness.reports import json_report, markdown, report_dir_argument
 from harness.scenario import Scenario
 from harness.targets import PROJECT_ROOT, Target, parse_target
 
@@ -63,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_run.add_argument("--select", action="append", default=[], metavar="GLOB")
     p_run.add_argument("--jobs", type=int, default=min(8, 2 * (os.cpu_count() or 2)))
-    p_run.add_argument("--report-dir", type=Path, default=PROJECT_ROOT / "reports")
+    p_run.add_argument("--report-dir", type=report_dir_argument, default=PROJECT_ROOT / "reports")
     p_run.add_argument("--retries", type=int, default=1, help="reruns to confirm a difference")
     p_run.add_argument("--quiet", action="store_true", help="no progress lines")
     p_obs = sub.add_parser("observe", help="run scenarios once on one target, print observations")
@@ -262,4 +263,12 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.INTERNAL
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
+        return ExitCode.INTERNAL
+    except Exception:  # a defect of the harness itself, never "differences found"
+        traceback.print_exc()
+        print(
+            "python -m harness: internal error (the traceback above is the harness's own "
+            "defect; please report it)",
+            file=sys.stderr,
+        )
         return ExitCode.INTERNAL

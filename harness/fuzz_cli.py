@@ -15,7 +15,7 @@ from typing import Any
 
 from harness.errors import UsageError
 from harness.host import leftovers
-from harness.reports import json_report, markdown
+from harness.reports import json_report, markdown, report_dir_argument
 from harness.targets import PROJECT_ROOT, Target, parse_target
 
 DEFAULT_REPORT_DIR = PROJECT_ROOT / "reports" / "fuzz"
@@ -32,7 +32,7 @@ def add_fuzz_parser(sub: Any) -> None:
     budget.add_argument("--duration", type=float, default=None, metavar="S")
     budget.add_argument("--max-examples", type=int, default=None, metavar="N")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR)
+    p.add_argument("--report-dir", type=report_dir_argument, default=DEFAULT_REPORT_DIR)
     p.add_argument("--batch", action="store_true", help="feed cases in-process over socketpairs")
     p.add_argument("--idle", type=float, default=0.5, help="seconds of silence that end a read")
     p.add_argument("--shrink-seconds", type=float, default=30.0)

@@ -144,11 +144,50 @@ def _check_module(stdname: str, value: str) -> str:
     return value
 
 
+#: The oldest Python the server-side code (``harness.agent``, ``implementation``) runs on.
+MIN_PYTHON = (3, 9)
+
+# Written so that any Python, 2.x included, can print its own version.
+_VERSION_PROBE = "import sys; sys.stdout.write('%d %d %d' % tuple(sys.version_info[:3]))"
+
+
 def _check_python(value: str) -> str:
     found = shutil.which(value) if os.sep not in value else value
     if not found or not os.access(found, os.X_OK):
         raise UsageError(f"python={value}: no such interpreter on PATH")
+    if found == sys.executable:
+        return found
+    try:
+        probe = subprocess.run(
+            [found, "-c", _VERSION_PROBE], capture_output=True, text=True, timeout=30
+        )
+        version = tuple(int(part) for part in probe.stdout.split())
+    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        raise UsageError(
+            f"python={value}: needs Python {_dotted(MIN_PYTHON)} or later; {found} did not "
+            f"run as one ({type(exc).__name__}: {exc})"
+        ) from None
+    if probe.returncode != 0 or len(version) != 3:
+        raise UsageError(
+            f"python={value}: needs Python {_dotted(MIN_PYTHON)} or later; {found} did not "
+            f"say its version (exit status {probe.returncode}"
+            + (f": {_first_line(probe.stderr)})" if probe.stderr.strip() else ")")
+        )
+    if version[:2] < MIN_PYTHON:
+        raise UsageError(
+            f"python={value}: needs Python {_dotted(MIN_PYTHON)} or later; "
+            f"{found} is {_dotted(version)}"
+        )
     return found
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0][:200] if lines else ""
+
+
+def _dotted(version: tuple[int, ...]) -> str:
+    return ".".join(str(part) for part in version)
 
 
 def interpreter_version(python: str) -> tuple[int, int, int]:

@@ -132,3 +132,43 @@ def test_bad_usage_exits_2_with_a_message_and_no_traceback(args):
     assert result.returncode == 2
     assert "error:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "fuzz"])
+def test_an_unwritable_report_dir_is_bad_usage_before_any_work(command, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    for bad in ("/proc/x", str(blocker / "reports")):
+        result = harness(command, "--report-dir", bad, timeout=60)
+        assert result.returncode == 2, result.stderr
+        assert "--report-dir" in result.stderr and bad in result.stderr
+        assert "Traceback" not in result.stderr
+        assert "running" not in result.stderr  # nothing was started
+
+
+@pytest.mark.parametrize(
+    ("python", "says"),
+    [
+        (str(Path.home() / ".pyenv/versions/2.7.18/bin/python2.7"), "is 2.7"),
+        ("/usr/bin/false", "did not say its version"),
+    ],
+)
+def test_an_interpreter_older_than_39_is_bad_usage(python, says):
+    if not os.access(python, os.X_OK):
+        pytest.skip(f"{python} is not installed")
+    result = harness("run", "--target", f"name=old,python={python}", timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "needs Python 3.9 or later" in result.stderr and says in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_uncaught_exception_is_an_internal_error_with_its_traceback(monkeypatch, capsys):
+    from harness import cli
+
+    def broken(args):
+        raise RuntimeError("a defect of the harness")
+
+    monkeypatch.setattr(cli, "cmd_list", broken)
+    assert cli.main(["list"]) == cli.ExitCode.INTERNAL == 3
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: a defect of the harness" in err
