@@ -29,8 +29,12 @@ scripts as the server's user when it cannot switch to ``nobody``, and does not r
 CR/LF in header values passed to ``send_header``.
 """
 
-import argparse
-import contextlib
+# The module's public names are the stdlib's (code looks names up on the module): imports
+# the stdlib's module does not make are bound to private names, and ``copy``, which only
+# the stdlib uses, is imported all the same.
+import argparse as _argparse
+import contextlib as _contextlib
+import copy  # noqa: F401
 import datetime
 import email.utils
 import html
@@ -46,11 +50,12 @@ import socket
 import sys
 import time
 import urllib.parse
-import warnings
-from collections import namedtuple
+import warnings as _warnings
+from collections import namedtuple as _namedtuple
 from http import HTTPStatus
 
-from implementation import deviations, socketserver
+from implementation import deviations as _deviations
+from implementation import socketserver
 
 # ---------------------------------------------------------------------------------------
 # Version-dependent details (all observable on the wire or in the API).
@@ -84,7 +89,7 @@ _HTTPS_SUPPORT = _PY >= (3, 14)
 
 def _stdlib_has_fix(issue):
     """Return True if the running stdlib already carries the fix of deviation ``issue``."""
-    return all(entry["id"] != issue for entry in deviations.active_deviations())
+    return all(entry["id"] != issue for entry in _deviations.active_deviations())
 
 
 #: The stdlib keeps the log escape table as ``BaseHTTPRequestHandler._control_char_table``
@@ -180,7 +185,7 @@ _MAX_REQUEST_LINE = 65536
 #: Replies to these codes never carry the HTML error page.
 _BODYLESS_ERROR_CODES = (HTTPStatus.NO_CONTENT, HTTPStatus.RESET_CONTENT, HTTPStatus.NOT_MODIFIED)
 
-_RequestLine = namedtuple("_RequestLine", "command path version keep_alive http09")
+_RequestLine = _namedtuple("_RequestLine", "command path version keep_alive http09")
 _RequestLine.__doc__ = """A request line the handler accepts.
 
 ``version`` is the third word (None for the two-word HTTP/0.9 form), ``keep_alive`` the
@@ -1099,7 +1104,7 @@ def _run_cgi_forked(handler, script_file, script_url, query, env):
             handler.log_error(f"CGI script exit code {exit_code}")
         return
     try:
-        with contextlib.suppress(OSError):
+        with _contextlib.suppress(OSError):
             os.setuid(uid)
         os.dup2(handler.rfile.fileno(), 0)
         os.dup2(handler.wfile.fileno(), 1)
@@ -1145,7 +1150,7 @@ def _end_abandoned_script(child):
     and reap it, so that neither the process nor a pipe is left behind."""
     for stream in (child.stdin, child.stdout, child.stderr):
         stream.close()
-    with contextlib.suppress(OSError):
+    with _contextlib.suppress(OSError):
         child.kill()
     child.wait()
 
@@ -1212,7 +1217,7 @@ class CGIHTTPRequestHandler(SimpleHTTPRequestHandler):
     def __init__(self, *args, **kwargs):
         """Warn about the deprecation on 3.13+, then handle the connection."""
         if _CGI_DEPRECATED:
-            warnings.warn(
+            _warnings.warn(
                 "'http.server.CGIHTTPRequestHandler' is deprecated and slated for "
                 "removal in Python 3.15",
                 DeprecationWarning,
@@ -1361,7 +1366,7 @@ else:
 def _build_arg_parser():
     """Return the ``python -m http.server`` argument parser of the running version."""
     # 3.14 colours the help when the terminal allows it.
-    parser = argparse.ArgumentParser(**({"color": True} if _PY >= (3, 14) else {}))
+    parser = _argparse.ArgumentParser(**({"color": True} if _PY >= (3, 14) else {}))
     parser.add_argument("--cgi", action="store_true", help="run as CGI server")
     if _CLI_PROTOCOL_OPTION:
         parser.add_argument(
@@ -1453,7 +1458,7 @@ def _main(argv=None):
 
         def server_bind(self):
             # Fails harmlessly on an IPv4 socket.
-            with contextlib.suppress(Exception):
+            with _contextlib.suppress(Exception):
                 self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
             return super().server_bind()
 
