@@ -1,14 +1,18 @@
 """Compare two observations and decide a verdict.
 
 Verdicts, as data (``VERDICTS``): what each means and whether it makes a run exit 1.
+``decide`` is the one place a verdict is made: the engine, the fuzzers and the mutation
+tool all give it what they observed and take its ``Decision``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import enum
 import json
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
 from harness.scenario import Known
 
@@ -22,6 +26,154 @@ VERDICTS: dict[str, tuple[str, bool]] = {
     "flaky": ("a difference that did not repeat on rerun", False),
     "error": ("the harness itself or the scenario failed; not the target's fault", False),
 }
+
+
+class Verdict(str, enum.Enum):
+    """A verdict about one target in one scenario (its value is the word in reports)."""
+
+    SAME = "same"
+    EXPLAINED = "explained"
+    DIFFERS = "differs"
+    FAILS = "fails"
+    HANG = "hang"
+    FLAKY = "flaky"
+    ERROR = "error"
+
+    @property
+    def acceptable(self) -> bool:
+        """Whether it leaves the exit status 0."""
+        return VERDICTS[self.value][1]
+
+
+class Observation(Protocol):
+    """What ``decide`` needs to know of one side's run (``engine.Observed`` is one).
+
+    ``status`` is ``completed``, ``hang`` (the scenario's deadline passed), ``nostart``
+    (the target never became ready: it failed to import, exited or hung before ``ready``;
+    ``error`` says what happened) or ``error`` (the harness or the scenario failed).
+    """
+
+    status: str
+    observation: dict[str, Any]
+    violations: list[str]
+    error: str
+    python: tuple[int, ...]
+
+
+#: One run of both sides: (baseline, target).
+Pair = tuple[Observation, Observation]
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """A verdict with what it rests on.
+
+    ``needs_rerun`` is set on a difference that has not been rerun yet: the caller runs
+    both sides again and asks once more with the reruns; only then is ``differs`` final.
+    """
+
+    verdict: Verdict
+    reason: str = ""
+    keys: tuple[str, ...] = ()
+    known: tuple[Known, ...] = ()
+    needs_rerun: bool = False
+    #: which run the diff should be drawn from: the first, or the rerun that confirmed it
+    diff_from: Pair | None = None
+
+
+def construct_failure(side: Observation) -> str | None:
+    """What kept a side from starting, or None when it started.
+
+    ``nostart`` is a target that never got as far as building a server; a ``construct``
+    observation is a server whose constructor raised (``server_bind`` failed, say).
+    """
+    if side.status == "nostart":
+        return side.error
+    return side.observation.get("construct") if side.status == "completed" else None
+
+
+def decide(
+    first: Pair,
+    reruns: Sequence[Pair] = (),
+    *,
+    known: Iterable[Known] = (),
+    labels: Iterable[str] = (),
+    deadline: float | None = None,
+) -> Decision:
+    """The verdict about the target of ``first``, given the reruns made to confirm it.
+
+    Pure: it looks only at what it is given. Faults of the target are verdicts of the
+    target (it hangs, breaks an invariant, does not start where the baseline does); only
+    a failure of the harness or of the scenario itself is ``error``. A difference is
+    ``differs`` only once a rerun of both sides repeated it; reruns that could not
+    compare (one side hung or erred) never confirm it.
+    """
+    base, got = first
+    known = tuple(known)
+    labels = frozenset(labels)
+    if base.status == "nostart":
+        # The baseline's own row says so; the engine compares nothing against it.
+        return Decision(Verdict.ERROR, f"not compared: the baseline does not start: {base.error}")
+    if got.status == "error" or base.status == "error":
+        side = "target" if got.status == "error" else "baseline"
+        return Decision(Verdict.ERROR, f"{side}: {(got if side == 'target' else base).error}")
+    if got.status == "nostart" and base.status != "nostart":
+        return Decision(Verdict.FAILS, f"target does not start: {got.error}")
+    if got.status == "hang":
+        limit = f" within {deadline:g} s" if deadline else ""
+        return Decision(Verdict.HANG, f"did not finish{limit}")
+    if got.violations:
+        return Decision(Verdict.FAILS, "; ".join(got.violations), diff_from=first)
+    failed = construct_failure(got)
+    if failed and not construct_failure(base):
+        return Decision(Verdict.FAILS, f"target does not start: {failed}", diff_from=first)
+    keys = _differing(base, got)
+    if not keys:
+        return Decision(Verdict.SAME)
+    explaining = explain(keys, known, labels, got.python or base.python, base.python or None)
+    if explaining is not None:
+        reason = "; ".join(k.describe() for k in explaining)
+        return Decision(Verdict.EXPLAINED, reason, tuple(keys), tuple(explaining), diff_from=first)
+    reason = "the baseline did not finish; the target did" if base.status == "hang" else ""
+    if not reruns:
+        return Decision(Verdict.DIFFERS, reason, tuple(keys), needs_rerun=True, diff_from=first)
+    compared = [pair for pair in reruns if _comparable(pair, base.status)]
+    for pair in compared:
+        again = _differing(*pair)
+        if again and explain(again, known, labels, pair[1].python, pair[0].python or None) is None:
+            return Decision(Verdict.DIFFERS, reason, tuple(keys), diff_from=first)
+    if compared:
+        return Decision(
+            Verdict.FLAKY, "the difference did not repeat on rerun", tuple(keys), diff_from=first
+        )
+    # No rerun could compare: what kept them from it is the verdict, never "differs".
+    rerun_base, rerun_got = reruns[-1]
+    if "error" in (rerun_got.status, rerun_base.status):
+        side = rerun_got if rerun_got.status == "error" else rerun_base
+        return Decision(
+            Verdict.ERROR, f"the difference could not be confirmed: rerun failed: {side.error}"
+        )
+    if rerun_got.status in ("hang", "nostart"):
+        what = "hung" if rerun_got.status == "hang" else f"did not start ({rerun_got.error})"
+        verdict = Verdict.HANG if rerun_got.status == "hang" else Verdict.FAILS
+        return Decision(verdict, f"the difference could not be confirmed: the rerun {what}")
+    return Decision(
+        Verdict.FLAKY,
+        "the difference could not be confirmed: the baseline's rerun did not finish",
+        tuple(keys),
+        diff_from=first,
+    )
+
+
+def _comparable(pair: Pair, first_base_status: str) -> bool:
+    """Whether a rerun can confirm or refute: the target finished, the baseline as before."""
+    base, got = pair
+    return got.status == "completed" and base.status == first_base_status
+
+
+def _differing(base: Observation, got: Observation) -> list[str]:
+    """The differing keys of two runs (a baseline that hung differs by its status)."""
+    return differing_keys(base.observation, got.observation)
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:

@@ -790,23 +790,21 @@ class RunSettings:
 def tell_apart(base: Any, got: Any) -> tuple[str, list[str], str] | None:
     """How an observation of a mutant differs from the baseline's, or None if it does not.
 
-    Returns ``(how, differing keys, detail)``; ``how`` is ``hang``, ``error`` (the harness
-    could not run the scenario on the mutant), ``fails`` (an invariant broke) or ``differs``.
+    Returns ``(how, differing keys, detail)``; ``how`` is the verdict ``harness.compare.decide``
+    gives the mutant on this one run: ``hang``, ``error`` (the harness could not run the
+    scenario on the mutant), ``fails`` (an invariant broke, or the mutant did not start) or
+    ``differs`` (not yet confirmed: the caller reruns).
     """
-    from harness.compare import differing_keys, readable_diff
+    from harness.compare import Verdict, decide, readable_diff
 
-    if got.status == "hang":
-        return "hang", [], "did not finish within the scenario's deadline"
-    if got.status == "error":
-        lines = [line for line in got.error.strip().splitlines() if line.strip()]
-        return "error", [], (lines[-1] if lines else "harness error")[:300]
-    if got.violations:
-        return "fails", [], "; ".join(got.violations)[:300]
-    keys = differing_keys(base.observation, got.observation)
-    if keys:
+    decision = decide((base, got))
+    if decision.verdict in (Verdict.SAME, Verdict.EXPLAINED):
+        return None
+    if decision.verdict is Verdict.DIFFERS:
         diff = readable_diff(base.observation, got.observation, ("stdlib", "mutant"))
-        return "differs", keys, diff[:1500]
-    return None
+        return "differs", list(decision.keys), diff[:1500]
+    lines = [line for line in decision.reason.strip().splitlines() if line.strip()]
+    return decision.verdict.value, [], (lines[-1] if lines else decision.verdict.value)[:300]
 
 
 def _unpath(observation: dict[str, Any], mutant_path: Path, original: Path) -> dict[str, Any]:
