@@ -8,8 +8,11 @@ is kept so that it shows as a difference).
 
 from __future__ import annotations
 
+import codecs
 import collections
+import functools
 import re
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -48,6 +51,67 @@ def normalize_text(text: str, replacements: Iterable[tuple[str, str]] = ()) -> s
     text = _WARNING_AT.sub(r"<where>: \1: \2\n", text)
     text = _FD_NUMBER.sub("fd=<n>", text)
     return text
+
+
+# "'latin-1' codec can't encode ..." (the name as the caller spelled it)
+_CODEC_NAME = re.compile(r"'([A-Za-z0-9_.-]+)'(?= codec\b)")
+# "socket.timeout: timed out", "_socket.timeout: ..." (a dotted exception name before ':')
+_DOTTED_EXCEPTION = re.compile(r"(?<![\w.])((?:[A-Za-z_]\w*\.)+[A-Za-z_]\w*)(?=:)")
+
+
+def canonical_spellings(text: str) -> tuple[str, set[str]]:
+    """Write one thing spelled two ways the same way; returns the text and what changed.
+
+    Implementations name the same codec and the same exception class differently
+    (``'latin-1'``/``'latin1'``; ``socket.timeout``/``_socket.timeout``, which are one
+    class). A codec becomes the name ``codecs.lookup`` gives it, a dotted exception name
+    of a stdlib module the name of the class it resolves to. The set says what was
+    rewritten (``"'latin1' -> 'iso8859-1'"``), so a report can still note that the raw
+    text differed.
+    """
+    changed: set[str] = set()
+
+    def codec(match: re.Match[str]) -> str:
+        name = _codec_name(match.group(1))
+        if name is None or name == match.group(1):
+            return match.group(0)
+        changed.add(f"'{match.group(1)}' -> '{name}'")
+        return f"'{name}'"
+
+    def exception(match: re.Match[str]) -> str:
+        name = _exception_name(match.group(1))
+        if name is None or name == match.group(1):
+            return match.group(0)
+        changed.add(f"{match.group(1)} -> {name}")
+        return name
+
+    text = _CODEC_NAME.sub(codec, text)
+    text = _DOTTED_EXCEPTION.sub(exception, text)
+    return text, changed
+
+
+@functools.lru_cache(maxsize=256)
+def _codec_name(name: str) -> str | None:
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+@functools.lru_cache(maxsize=256)
+def _exception_name(dotted: str) -> str | None:
+    """The canonical name of the exception class ``dotted`` names, if a stdlib one."""
+    module_name, _, attr = dotted.rpartition(".")
+    # Only modules this process has already imported: resolving a name must never run a
+    # module's import (a target's, a user's, or a stdlib one with side effects).
+    module = sys.modules.get(module_name)
+    if module is None or module_name.split(".")[0] not in sys.stdlib_module_names:
+        return None
+    found = getattr(module, attr, None)
+    if not (isinstance(found, type) and issubclass(found, BaseException)):
+        return None
+    owner = found.__module__
+    return found.__qualname__ if owner == "builtins" else f"{owner}.{found.__qualname__}"
 
 
 def normalize_http(text: str) -> str:

@@ -87,3 +87,30 @@ def test_normalize_text_keeps_warnings_but_not_where_or_fd_numbers():
         "<where>: ResourceWarning: unclosed <socket.socket fd=<n>, family=2, type=1, "
         "proto=0, laddr=('127.0.0.1', PORT)>\n"
     )
+
+
+def test_one_codec_or_exception_spelled_two_ways_reads_the_same():
+    from harness.observation import canonical_spellings
+
+    a, a_changed = canonical_spellings("UnicodeEncodeError: 'latin-1' codec can't encode")
+    b, b_changed = canonical_spellings("UnicodeEncodeError: 'latin1' codec can't encode")
+    assert a == b and a_changed != b_changed
+    assert a_changed == {"'latin-1' -> 'iso8859-1'"}
+    c, _ = canonical_spellings("socket.timeout: timed out")
+    d, d_changed = canonical_spellings("_socket.timeout: timed out")
+    assert c == d == "TimeoutError: timed out"
+    assert d_changed == {"_socket.timeout -> TimeoutError"}
+
+
+def test_canonical_spellings_leave_everything_else_alone():
+    from harness.observation import canonical_spellings
+
+    for text in (
+        "TimeoutError: timed out",
+        "'utf-8' is not a codec here",
+        "server.sock: No such file",  # not an exception
+        "mymodule.Error: x",  # not a stdlib module: never imported
+        "socket.gaierror: [Errno -2]",  # already canonical
+        "'no-such-codec' codec",
+    ):
+        assert canonical_spellings(text) == (text, set())
