@@ -19,6 +19,7 @@ import json
 import logging
 import logging.handlers
 import struct
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -226,13 +227,19 @@ async def socket_reconnect(run: Run) -> None:
 
         def until_reconnected() -> dict[str, Any]:
             # The first send after the close still succeeds (the kernel takes it, the
-            # server answers with a reset); a later one fails, the handler drops the
-            # socket, and the next emit connects again and sends on the new connection.
+            # server's answer is a reset); once the reset is in, a send fails, the handler
+            # drops its socket and the next emit connects again and sends on the new
+            # connection. How many records that loses depends on when the reset arrives,
+            # so the loop polls that state until a deadline rather than counting.
             first = handler.sock
-            for attempt in range(1, 101):
+            deadline = time.monotonic() + WAIT
+            attempts = 0
+            while time.monotonic() < deadline:
+                attempts += 1
                 logger.info("after the server closed")
                 if handler.sock is not None and handler.sock is not first:
-                    return {"reconnected": True, "records lost first": attempt > 1}
+                    return {"reconnected": True, "records lost first": attempts > 1}
+                time.sleep(0.01)
             return {"reconnected": False}
 
         run.record("client", await in_thread(until_reconnected))

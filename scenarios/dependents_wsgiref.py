@@ -17,9 +17,10 @@ import dataclasses
 import re
 from typing import Any
 
+from harness.known import deviation
 from harness.scenario import Known, Run, ServerSpec, scenario
 from scenarios._http_common import exchange, reply_record
-from scenarios._http_protocol_common import H09_FIX, POLL, STATUS_LINE_FIX, stop
+from scenarios._http_protocol_common import H09_FIX, POLL, stop
 
 FAMILY = "dependents/wsgiref"
 HANDLERS = "scenarios.handlers.dep_wsgiref"
@@ -28,15 +29,24 @@ WSGI_HANDLER = "wsgiref.simple_server:WSGIRequestHandler"
 #: How long a read waits for more bytes on a connection the server might keep open.
 IDLE = 0.5
 
+#: gh-54930: the reference answers a malformed request line with a status line and
+#: headers; the error page itself (recorded apart as ``page``) must not change.
+STATUS_LINE_FIX = deviation("gh-54930", ("facts.reply", "facts.reply2"))
+
 #: The limit of ``WSGIRequestHandler.handle``'s request line read (longer gets 414).
 LINE_LIMIT = 65536
 
 
-def spec(app: str, *, threading: bool = False) -> ServerSpec:
+def spec(app: str, *, threading: bool = False, **handler_attrs: Any) -> ServerSpec:
     """A ``WSGIServer`` (or its ``ThreadingMixIn`` variant) serving ``app`` from
-    ``dep_wsgiref.APPS`` with wsgiref's own request handler."""
+    ``dep_wsgiref.APPS`` with wsgiref's own request handler (``handler_attrs`` set on it)."""
     server = "ThreadingAppServer" if threading else "AppServer"
-    return ServerSpec(f"{HANDLERS}:{server}", handler=WSGI_HANDLER, server_attrs={"app_name": app})
+    return ServerSpec(
+        f"{HANDLERS}:{server}",
+        handler=WSGI_HANDLER,
+        server_attrs={"app_name": app},
+        handler_attrs=dict(handler_attrs),
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +66,7 @@ class Row:
     split: tuple[int, ...] | None = None
     pause: float = 0.0
     known: tuple[Known, ...] = ()
+    handler_attrs: tuple[tuple[str, Any], ...] = ()
 
 
 def get(path: str, version: str = "HTTP/1.0", *headers: str) -> bytes:
@@ -176,6 +187,28 @@ ROWS = [
         pause=0.1,
     ),
     Row(
+        "large_body",
+        "large",
+        (get("/large"),),
+        "A 1 MiB body in one chunk: Content-Length from wsgiref, every byte through the "
+        "handler's wfile.",
+    ),
+    Row(
+        "large_body_chunks",
+        "large_chunks",
+        (get("/large"),),
+        "A 1 MiB body from a generator of 64 chunks of 16 KiB, each written and flushed.",
+    ),
+    Row(
+        "huge_body_timeout",
+        "huge",
+        (get("/huge"),),
+        "An 8 MiB body in one chunk from a handler with a timeout: its socket is then "
+        "non-blocking underneath and one send takes only part of it, yet every byte "
+        "arrives (wfile writes all).",
+        handler_attrs=(("timeout", 5.0),),
+    ),
+    Row(
         "environ_get",
         "environ",
         (
@@ -276,7 +309,11 @@ def _body(row: Row):
                 record = await exchange(run, request, idle=row.idle, half_close=row.half_close)
             else:
                 record = await _exchange_split(run, request, row.split, row.pause)
-            run.record("reply" if index == 0 else f"reply{index + 1}", record)
+            suffix = "" if index == 0 else str(index + 1)
+            run.record(f"reply{suffix}", record)
+            if STATUS_LINE_FIX in row.known:
+                text = record["reply"]
+                run.record(f"page{suffix}", text[max(text.find("<!DOCTYPE"), 0) :])
         await stop(run, serve, len(row.requests))
 
     return body
@@ -297,7 +334,7 @@ async def _exchange_split(
 for _row in ROWS:
     scenario(
         f"{FAMILY}/{_row.name}",
-        server=spec(_row.app),
+        server=spec(_row.app, **dict(_row.handler_attrs)),
         description=_row.doc,
         known=_row.known,
     )(_body(_row))

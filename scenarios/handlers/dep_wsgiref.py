@@ -198,6 +198,28 @@ def environ_app(environ, start_response):
     return [("\n".join(lines) + "\n").encode("ascii")]
 
 
+#: 1 MiB, every byte value: more than one send of the socket takes.
+LARGE = bytes(range(256)) * 4096
+
+
+def large(environ, start_response):
+    """1 MiB in one chunk (wsgiref sets Content-Length) with one ``write`` to the socket."""
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    return [LARGE]
+
+
+def huge(environ, start_response):
+    """8 MiB in one chunk: more than the kernel takes in one send on loopback (about 4 MB)."""
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    return [LARGE * 8]
+
+
+def large_chunks(environ, start_response):
+    """1 MiB from a generator of 64 chunks of 16 KiB: no Content-Length."""
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    return (LARGE[start : start + 16384] for start in range(0, len(LARGE), 16384))
+
+
 def rendezvous(environ, start_response):
     """``/wait`` waits (bounded) until a ``/release`` request has arrived; both reply."""
     path = environ["PATH_INFO"]
@@ -225,6 +247,9 @@ APPS = {
     "post": post,
     "environ": environ_app,
     "rendezvous": rendezvous,
+    "large": large,
+    "huge": huge,
+    "large_chunks": large_chunks,
     "demo": wsgiref.simple_server.demo_app,
 }
 
