@@ -12,24 +12,13 @@ from typing import Any
 import trio
 
 from harness.clients import Received, StreamClient
-from harness.scenario import Known, Run
+from harness.scenario import Run
 
 HANDLERS = "scenarios.handlers.ss_basic"
 STREAM_ECHO = "scenarios.handlers.stream:Echo"
 STREAM_ECHO_LINE = "scenarios.handlers.stream:EchoLine"
 STREAM_RAISE = "scenarios.handlers.stream:Raise"
 DATAGRAM_ECHO = "scenarios.handlers.datagram:Echo"
-
-
-def reuse_port_api(*keys: str) -> Known:
-    """The reference offers the 3.11 API on every version: ``allow_reuse_port``
-    (bpo-16594) exists, and is honoured, on 3.9 and 3.10 too. Covers ``keys``."""
-    return Known(
-        keys,
-        "the reference has the 3.11 API on every version: allow_reuse_port (added in 3.11)",
-        issue="bpo-16594",
-        applies=lambda version: tuple(version) < (3, 11),
-    )
 
 
 #: serve_forever's poll interval in these scenarios: short, so shutdown() returns quickly.

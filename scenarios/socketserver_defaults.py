@@ -7,8 +7,8 @@ test notices.
 
 from __future__ import annotations
 
-from harness.scenario import Known, ServerSpec, scenario
-from scenarios._ss_common import reuse_port_api, serve, stop
+from harness.scenario import ServerSpec, scenario
+from scenarios._ss_common import serve, stop
 
 ECHO_LINE = "scenarios.handlers.stream:EchoLine"
 DEFAULTS = "scenarios.handlers.ss_defaults"
@@ -32,20 +32,10 @@ CLASSES = [
     "DatagramRequestHandler",
 ]
 
-#: The 3.12 names the reference has on every version (gh-103673).
-FORKING_UNIX = Known(
-    ("facts.all_names", "facts.forking_unix"),
-    "the reference has ForkingUnixStreamServer and ForkingUnixDatagramServer (3.12 API) "
-    "on every version",
-    issue="gh-103673",
-    applies=lambda version: tuple(version) < (3, 12),
-)
-
 
 @scenario(
     "socketserver/defaults/class_attributes",
     server=ServerSpec("TCPServer", handler=ECHO_LINE),
-    known=[FORKING_UNIX, reuse_port_api("facts.allow_reuse_port")],
 )
 async def class_attributes(run):
     """The documented class defaults of every server, mix-in and handler class
@@ -89,7 +79,7 @@ def _options_scenario(server: str, reuse: bool) -> None:
     doc = f"The SO_REUSEADDR/SO_REUSEPORT options on a {server}'s listening socket, " + (
         "with both allow_reuse flags set." if reuse else "with the class defaults."
     )
-    scenario(sid, server=spec, description=doc, known=[reuse_port_api("facts.options")])(body)
+    scenario(sid, server=spec, description=doc)(body)
 
 
 for _server in ("TCPServer", "UDPServer"):

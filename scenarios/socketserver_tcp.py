@@ -19,7 +19,6 @@ from scenarios._ss_common import (
     handler,
     outcome,
     pattern,
-    reuse_port_api,
     serve,
     slow_read_mib,
     stop,
@@ -482,7 +481,6 @@ def _reuse_port(name: str, flag: bool, doc: str) -> None:
         f"socketserver/tcp/{name}",
         server=ServerSpec(handler=STREAM_ECHO_LINE, server_attrs={"allow_reuse_port": flag}),
         description=doc,
-        known=[reuse_port_api("facts.sockopts", "facts.second server")],
     )
     async def body(run):
         await run.exec("import socket")
@@ -532,7 +530,7 @@ result = {
 """
 
 
-@scenario("socketserver/tcp/attributes", server=ECHO, known=[reuse_port_api("facts.attributes")])
+@scenario("socketserver/tcp/attributes", server=ECHO)
 async def attributes(run):
     """What a constructed TCPServer exposes: server_address replaced by getsockname(), the
     socket's family/type, fileno(), listening state and the class defaults."""

@@ -14,7 +14,6 @@ from scenarios._ss_common import (
     json_text,
     outcome,
     pattern,
-    reuse_port_api,
     serve,
     stop,
 )
@@ -157,7 +156,7 @@ result = {
 """
 
 
-@scenario("socketserver/udp/attributes", server=ECHO, known=[reuse_port_api("facts.attributes")])
+@scenario("socketserver/udp/attributes", server=ECHO)
 async def attributes(run):
     """What a constructed UDPServer exposes: a bound, non-listening SOCK_DGRAM socket,
     server_address from getsockname(), max_packet_size 8192, server_activate a no-op."""

@@ -26,16 +26,6 @@ from scenarios._ss_common import (
     stream_exchange,
 )
 
-#: ForkingUnixStreamServer/ForkingUnixDatagramServer arrived in 3.12 (gh-103673); the
-#: reference offers them on every version.
-FORKING_UNIX_NEW = Known(
-    ("construct", "facts*", "events", "stderr"),
-    "the reference has ForkingUnixStreamServer/ForkingUnixDatagramServer, which the 3.11 "
-    "stdlib lacks (added in 3.12)",
-    issue="gh-103673",
-    applies=lambda v: tuple(v) < (3, 12),
-)
-
 
 def unix_sockets(run, address) -> list[list]:
     """The server process's Unix sockets bound to ``address``, as the kernel reports them:
@@ -187,7 +177,6 @@ _variant(
     False,
     "ForkingUnixStreamServer (3.12+): two connections, each handled in a forked child; no "
     "child left after server_close.",
-    known=[FORKING_UNIX_NEW],
 )
 _variant(
     "forking_datagram",
@@ -195,7 +184,6 @@ _variant(
     True,
     "ForkingUnixDatagramServer (3.12+): two datagrams, each handled in a forked child; no "
     "child left after server_close.",
-    known=[FORKING_UNIX_NEW],
 )
 
 
