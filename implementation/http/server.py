@@ -1214,16 +1214,18 @@ class CGIHTTPRequestHandler(SimpleHTTPRequestHandler):
     rbufsize = 0
     cgi_directories = ["/cgi-bin", "/htbin"]
 
-    def __init__(self, *args, **kwargs):
-        """Warn about the deprecation on 3.13+, then handle the connection."""
-        if _CGI_DEPRECATED:
+    if _CGI_DEPRECATED:
+        # Only where the stdlib defines it too: before 3.13 ``__init__`` is inherited.
+
+        def __init__(self, *args, **kwargs):
+            """Warn about the deprecation, then handle the connection."""
             _warnings.warn(
                 "'http.server.CGIHTTPRequestHandler' is deprecated and slated for "
                 "removal in Python 3.15",
                 DeprecationWarning,
                 stacklevel=2,
             )
-        super().__init__(*args, **kwargs)
+            super().__init__(*args, **kwargs)
 
     def do_POST(self):
         """Run the CGI script the path names, or reply 501."""
