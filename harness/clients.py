@@ -21,6 +21,8 @@ from typing import Any
 
 import trio
 
+from harness import wire
+
 FAMILIES = {
     "inet": socket.AF_INET,
     "inet6": socket.AF_INET6,
@@ -100,20 +102,8 @@ class StreamClient:
         Returns ``"ok"``, or how sending failed (``"reset"``, ``"broken"``) so that a
         scenario can record it.
         """
-        pieces = list(_pieces(data, split))
-        try:
-            for index, piece in enumerate(pieces):
-                view = memoryview(piece)
-                while view:
-                    sent = await self.sock.send(view)
-                    view = view[sent:]
-                if pause and index < len(pieces) - 1:
-                    await trio.sleep(pause)
-        except ConnectionResetError:
-            return "reset"
-        except (BrokenPipeError, OSError):
-            return "broken"
-        return "ok"
+        split = split if split is None or isinstance(split, int) else list(split)
+        return await drive(wire.sending(wire.pieces(data, split), pause), self.sock)
 
     async def recv_some(self, max_bytes: int = 65536, timeout: float = 5.0) -> Received:
         """One read: what arrived first, or how the wait ended."""
@@ -141,35 +131,9 @@ class StreamClient:
         for the first byte is ``first_byte`` (default: ``idle``), so that a server slow to
         start its reply on a busy machine is not taken for a silent one.
         """
-        parts: list[bytes] = []
-        total = 0
-        end = "timeout"
-        with trio.move_on_after(timeout):
-            while True:
-                try:
-                    if idle is None:
-                        data = await self.sock.recv(chunk)
-                    else:
-                        wait = idle if parts or first_byte is None else first_byte
-                        with trio.move_on_after(wait) as scope:
-                            data = await self.sock.recv(chunk)
-                        if scope.cancelled_caught:
-                            end = "idle"
-                            break
-                except ConnectionResetError:
-                    end = "reset"
-                    break
-                if not data:
-                    end = "eof"
-                    break
-                parts.append(data)
-                total += len(data)
-                if total >= limit:
-                    end = "limit"
-                    break
-                if pause:
-                    await trio.sleep(pause)
-        return Received(b"".join(parts), end)
+        steps = wire.reading(timeout, idle, limit, chunk, pause, first_byte)
+        data, end = await drive(steps, self.sock)
+        return Received(data, end)
 
     async def recv_until(self, marker: bytes, timeout: float = 5.0) -> Received:
         """Read until ``marker`` has arrived (end ``"marker"``), EOF, reset or timeout."""
@@ -202,24 +166,57 @@ class StreamClient:
         return Received(buffer, "timeout")
 
 
-def _pieces(data: bytes, split: Iterable[int] | int | None) -> Iterable[bytes]:
-    if split is None:
-        yield data
-        return
-    if isinstance(split, int):
-        if split <= 0:
-            raise ValueError(f"split={split}: piece size must be positive")
-        for start in range(0, len(data), split):
-            yield data[start : start + split]
-        if not data:
-            yield b""
-        return
-    start = 0
-    for size in split:
-        yield data[start : start + size]
-        start += size
-    if start < len(data):
-        yield data[start:]
+async def drive(steps: wire.Steps, sock: Any) -> Any:
+    """Perform ``harness.wire`` steps on a socket; their result.
+
+    ``sock`` is a trio socket, or a non-blocking stdlib socket (the fuzzer's clients:
+    a call that would not block goes straight through, one that would waits for
+    readiness with trio's low-level waits, at a fraction of a trio socket's cost).
+    A socket error goes back into the steps, which decide what it means.
+    """
+    raw = isinstance(sock, socket.socket)
+    reply: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            step = steps.throw(error) if error is not None else steps.send(reply)
+        except StopIteration as stop:
+            return stop.value
+        reply = error = None
+        try:
+            if step[0] == wire.SEND:
+                reply = await (_raw_send(sock, step[1]) if raw else sock.send(step[1]))
+            elif step[0] == wire.RECV:
+                reply = await (_raw_recv(sock, step[1], step[2]) if raw else _recv(sock, *step[1:]))
+            else:
+                await trio.sleep(step[1])
+        except OSError as exc:
+            error = exc
+
+
+async def _recv(sock: trio.socket.SocketType, size: int, wait: float) -> bytes | None:
+    with trio.move_on_after(wait):
+        return await sock.recv(size)
+    return None
+
+
+async def _raw_send(sock: socket.socket, view: memoryview) -> int:
+    while True:
+        try:
+            return sock.send(view)
+        except BlockingIOError:
+            await trio.lowlevel.wait_writable(sock)
+
+
+async def _raw_recv(sock: socket.socket, size: int, wait: float) -> bytes | None:
+    while True:
+        try:
+            return sock.recv(size)
+        except BlockingIOError:
+            with trio.move_on_after(wait) as scope:
+                await trio.lowlevel.wait_readable(sock)
+            if scope.cancelled_caught:
+                return None
 
 
 async def connect_stream(family: str, address: Any, timeout: float = 5.0) -> StreamClient:
