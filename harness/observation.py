@@ -27,6 +27,8 @@ _CHAINED = re.compile(
 # the code of one implementation.
 _WARNING_AT = re.compile(r"^\S+:\d+: (\w*Warning): (.*)\n(?:  .*\n)?", re.MULTILINE)
 _FD_NUMBER = re.compile(r"\bfd=\d+")
+# "<_io.StringIO object at 0x7f3a...>": where an object lives varies from run to run
+_OBJECT_ADDRESS = re.compile(r"\b(object|at) 0x[0-9a-fA-F]+\b")
 _LOG_TIME = re.compile(r"\[\d{2}/[A-Z][a-z]{2}/\d{4} \d{2}:\d{2}:\d{2}\]")
 _HTTP_DATE = re.compile(
     r"^(Date|Last-Modified): (Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} "
@@ -50,6 +52,7 @@ def normalize_text(text: str, replacements: Iterable[tuple[str, str]] = ()) -> s
     text = _LOG_TIME.sub("[<time>]", text)
     text = _WARNING_AT.sub(r"<where>: \1: \2\n", text)
     text = _FD_NUMBER.sub("fd=<n>", text)
+    text = _OBJECT_ADDRESS.sub(r"\1 0x<addr>", text)
     return text
 
 

@@ -114,3 +114,11 @@ def test_canonical_spellings_leave_everything_else_alone():
         "'no-such-codec' codec",
     ):
         assert canonical_spellings(text) == (text, set())
+
+
+def test_object_addresses_in_reprs_are_masked():
+    from harness.observation import normalize_text
+
+    a = normalize_text("bad config in <_io.StringIO object at 0x7f3a12bc9d30>")
+    b = normalize_text("bad config in <_io.StringIO object at 0x7f0011223344>")
+    assert a == b == "bad config in <_io.StringIO object at 0x<addr>>"
