@@ -155,15 +155,21 @@ def typed(value: Any) -> Any:
 
 
 def outcome_of(call: Callable[[], Any], port: int) -> dict[str, Any]:
-    """Run one client call: its value, its Fault, or the error the client saw."""
+    """Run one client call: its value, or what it raised (``failure``)."""
     try:
         return {"value": typed(call())}
-    except xmlrpc.client.Fault as fault:
-        return {"fault": [fault.faultCode, fault.faultString]}
-    except xmlrpc.client.ProtocolError as error:
-        return {"protocol_error": [error.errcode, error.errmsg]}
     except Exception as exc:  # what a client program would see: part of the observation
-        return {"raised": f"{type(exc).__name__}: {exc}".replace(str(port), "PORT")}
+        return failure(exc, port)
+
+
+def failure(exc: Exception, port: int) -> dict[str, Any]:
+    """What a client call raised: a Fault's code and string, a ProtocolError's status, or
+    the exception's type and message (the server's port taken out)."""
+    if isinstance(exc, xmlrpc.client.Fault):
+        return {"fault": [exc.faultCode, exc.faultString]}
+    if isinstance(exc, xmlrpc.client.ProtocolError):
+        return {"protocol_error": [exc.errcode, exc.errmsg]}
+    return {"raised": f"{type(exc).__name__}: {exc}".replace(str(port), "PORT")}
 
 
 def calls_on(proxy: Any, calls: Sequence[tuple[Any, ...]], port: int) -> list[dict[str, Any]]:
@@ -645,7 +651,10 @@ async def multicall(run: Run) -> None:
         batch.raise_error()
         batch.echo(NON_ASCII)
         getattr(batch, "system.multicall")([])
-        results = batch()
+        try:
+            results = batch()
+        except Exception as exc:  # the whole system.multicall failed
+            return [failure(exc, port)]
         return [outcome_of(lambda i=i: results[i], port) for i in range(6)]
 
     run.record("multicall", await with_proxy(run, work))

@@ -15,9 +15,18 @@ functions is chosen by class attributes (``xr_*``, set per scenario through
 """
 
 import datetime
+import http.server
 import socketserver
 import xmlrpc.server
 from xmlrpc.client import Binary, DateTime, Fault
+
+# xmlrpc.server must have been imported on the target's modules: had anything imported it
+# before the agent installed them, every target would run the stdlib's and look the same.
+if (
+    xmlrpc.server.socketserver is not socketserver
+    or xmlrpc.server.BaseHTTPRequestHandler is not http.server.BaseHTTPRequestHandler
+):
+    raise ImportError("xmlrpc.server was imported before the target's modules were installed")
 
 SimpleXMLRPCServer = xmlrpc.server.SimpleXMLRPCServer
 
