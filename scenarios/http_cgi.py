@@ -106,7 +106,9 @@ def handle_errors(run: Run) -> list[str]:
     server=cgi_server(have_fork=False),
     # The reference, like CPython since the gh-119452 fix, reads the body up to
     # Content-Length, so it is still reading when the client resets; the stdlib before the
-    # fix takes one read, runs the script on the 10 bytes and replies at once.
+    # fix takes one read, runs the script on the 10 bytes and replies at once. A CPython
+    # with the fix is still reading as well, and it starts the script before the read, so
+    # it leaves the script and its pipes behind: there the invariant fails on the stdlib.
     known=[deviation("gh-119452", ("facts.reply", "facts.handle_error", "events", "stderr"))],
 )
 async def subprocess_reset_during_body(run: Run) -> None:
