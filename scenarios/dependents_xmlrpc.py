@@ -673,13 +673,13 @@ def gzip_record(data: bytes) -> dict[str, Any]:
     head, sep, body = data.partition(b"\r\n\r\n")
     record: dict[str, Any] = {"head": normalize_http((head + sep).decode("latin-1"))}
     if b"\r\ncontent-encoding: gzip" not in head.lower():
-        record["body"] = render_bytes(body, inline=0)
+        record["body"] = render_bytes(body)
         return record
     record["gzip_header"] = f"{body[:4].hex()} <mtime> {body[8:10].hex()}"
     record["deflate"] = hashlib.sha256(body[10:]).hexdigest()[:16]
     record["length"] = len(body)
     try:
-        record["decompressed"] = render_bytes(gzip.decompress(body), inline=0)
+        record["decompressed"] = render_bytes(gzip.decompress(body))
     except (OSError, EOFError) as exc:
         record["decompressed"] = f"{type(exc).__name__}: {exc}"
     return record
