@@ -1,7 +1,9 @@
 """The server process: builds one server from a spec and reports what it does.
 
-Run as ``python -m harness.agent`` by ``harness.host``. It reads one JSON line from stdin, the
-*setup*::
+Run as ``python -m harness.agent`` by ``harness.host``, or forked from a fork server
+(``harness.forkserver``, which runs as ``python -m harness.agent --fork-server FD`` and shares
+``main``'s pieces: ``begin``, ``prepare_process``, ``install_target``, ``serve``). A spawned
+agent reads one JSON line from stdin, the *setup* (a forked one gets it with its request)::
 
     {"modules": {"socketserver": "implementation.socketserver"},   # substitutions, may be {}
      "spec": {...},                                                # a ServerSpec as a dict
@@ -327,26 +329,51 @@ def _short_traceback(exc: BaseException) -> str:
 
 def main() -> None:
     """Entry point of the server process."""
-    global _event_fd
     setup = json.loads(sys.stdin.readline())
-    _event_fd = int(setup["event_fd"])
-    for key in ("NO_COLOR",):
-        os.environ.setdefault(key, "1")
-    if setup.get("pin_mimetypes", True):
-        # The host's /etc/mime.types would otherwise leak into Content-type replies.
-        import mimetypes
-
-        mimetypes.init(files=[])
-    modules: Dict[str, str] = setup.get("modules") or {}
+    begin(setup)
+    prepare_process(setup.get("pin_mimetypes", True))
     try:
-        for stdname in SUBSTITUTABLE:
-            if stdname in modules:
-                install_module(stdname, modules[stdname])
+        install_target(setup.get("modules") or {})
     except BaseException as exc:
         emit(
             "construct:raised", stage="modules", traceback=_short_traceback(exc), **_exc_fields(exc)
         )
         _exit(3)
+    serve(setup)
+
+
+def begin(setup: Dict[str, Any]) -> None:
+    """Make this process the agent of ``setup``: events go to its pipe, from this pid.
+
+    A forked agent calls this too: the pid the module saw at import is its fork server's.
+    """
+    global _event_fd, _agent_pid
+    _event_fd = int(setup["event_fd"])
+    _agent_pid = os.getpid()
+
+
+def prepare_process(pin_mimetypes: bool = True) -> None:
+    """The per-process preparation that comes before the target's modules are installed.
+
+    Nothing in it depends on the scenario, so a fork server does it once for its agents.
+    """
+    os.environ.setdefault("NO_COLOR", "1")
+    if pin_mimetypes:
+        # The host's /etc/mime.types would otherwise leak into Content-type replies.
+        import mimetypes
+
+        mimetypes.init(files=[])
+
+
+def install_target(modules: Dict[str, str]) -> None:
+    """Install the target's modules under the stdlib names, in dependency order."""
+    for stdname in SUBSTITUTABLE:
+        if stdname in modules:
+            install_module(stdname, modules[stdname])
+
+
+def serve(setup: Dict[str, Any]) -> None:
+    """Build the server, report ``ready`` and run commands until ``exit`` or EOF; exits."""
     agent = Agent(setup["spec"], setup["tmpdir"])
     agent.start()
     _wait_for_exit(agent)
@@ -380,4 +407,11 @@ if __name__ == "__main__":
     # Handlers ``import harness.agent`` to call ``emit``: they must get this module, the one
     # that holds the event pipe, not a second copy.
     sys.modules.setdefault("harness.agent", sys.modules["__main__"])
-    main()
+    if sys.argv[1:2] == ["--fork-server"]:
+        # A fork server runs as this module's ``__main__`` too, so that its agents are the
+        # same program as a spawned agent (``__main__``, class ``__module__`` names, argv).
+        from harness.forkserver import serve_forks
+
+        serve_forks(int(sys.argv[2]))
+    else:
+        main()

@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--report-dir", type=report_dir_argument, default=PROJECT_ROOT / "reports")
     p_run.add_argument("--retries", type=int, default=1, help="reruns to confirm a difference")
     p_run.add_argument("--quiet", action="store_true", help="no progress lines")
+    p_run.add_argument(
+        "--no-fork-server",
+        dest="fork_server",
+        action="store_false",
+        help="spawn every server process (no fork servers)",
+    )
     p_obs = sub.add_parser("observe", help="run scenarios once on one target, print observations")
     p_obs.add_argument("--target", default="stdlib", metavar="SPEC")
     p_obs.add_argument("--select", action="append", default=[], metavar="GLOB")
@@ -180,7 +186,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     engine = Engine(
         targets,
         baseline,
-        Settings(jobs=args.jobs, retries=args.retries),
+        Settings(jobs=args.jobs, retries=args.retries, fork_server=args.fork_server),
         progress=_progress_printer(len(chosen), args.quiet),
     )
     results = trio.run(engine.run, chosen)

@@ -20,6 +20,7 @@ import trio
 
 from harness.compare import differing_keys, explain, readable_diff
 from harness.errors import AgentGone, HarnessError
+from harness.forkservers import ForkServerPool
 from harness.host import AgentProcess, make_workdir
 from harness.observation import normalize_text, sorted_lines, summarize_events
 from harness.scenario import Run, Scenario
@@ -68,11 +69,14 @@ def _normalize_output(text: str, mode: str, replacements: list[tuple[str, str]])
     return sorted_lines(text) if mode == "sorted" else text
 
 
-async def observe(scenario: Scenario, target: Target) -> Observed:
-    """Run ``scenario`` once against ``target`` in a fresh server process."""
+async def observe(
+    scenario: Scenario, target: Target, pool: ForkServerPool | None = None
+) -> Observed:
+    """Run ``scenario`` once against ``target`` in a fresh server process (forked by the
+    target's fork server in ``pool`` when it can be)."""
     started = time.monotonic()
     workdir = make_workdir()
-    agent = AgentProcess(target, scenario.server.to_agent(), workdir)
+    agent = AgentProcess(target, scenario.server.to_agent(), workdir, pool=pool)
     status, error, facts, violations = "completed", "", {}, []
     construct = None
     python: tuple[int, ...] = ()
@@ -149,6 +153,7 @@ class Settings:
 
     jobs: int = 4
     retries: int = 1
+    fork_server: bool = True  # fork agents from a fork server per target (else spawn each)
 
 
 ProgressCallback = Callable[[Scenario, list[Result]], None]
@@ -169,10 +174,13 @@ class Engine:
         self.settings = settings or Settings()
         self.progress = progress
         self._limiter = trio.CapacityLimiter(max(1, self.settings.jobs))
+        #: the fork servers of the latest ``run`` (closed when it returns; their start
+        #: failures stay readable: ``pool.start_failure(target)``)
+        self.pool: ForkServerPool | None = None
 
     async def _observe(self, scenario: Scenario, target: Target) -> Observed:
         async with self._limiter:
-            return await observe(scenario, target)
+            return await observe(scenario, target, self.pool)
 
     async def run(self, scenarios: Iterable[Scenario]) -> list[Result]:
         """Every scenario against every target; results in catalog order."""
@@ -184,9 +192,15 @@ class Engine:
             if self.progress:
                 self.progress(s, results[s.id])
 
-        async with trio.open_nursery() as nursery:
-            for s in scenarios:
-                nursery.start_soon(one, s)
+        self.pool = ForkServerPool() if self.settings.fork_server else None
+        try:
+            async with trio.open_nursery() as nursery:
+                for s in scenarios:
+                    nursery.start_soon(one, s)
+        finally:
+            if self.pool is not None:
+                with trio.CancelScope(shield=True):
+                    await self.pool.aclose()
         return [r for s in scenarios for r in results[s.id]]
 
     async def run_scenario(self, scenario: Scenario) -> list[Result]:

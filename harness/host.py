@@ -5,6 +5,9 @@ it, kills it and every descendant by pid, and reaps them all. The harness proces
 itself a child subreaper (Linux), so forked grandchildren orphaned by a killed agent come
 back to us to be reaped instead of lingering as zombies under an init that may not reap.
 
+Agents may be forked from a fork server (``harness.forkservers``): double-forked, so they are
+re-parented to us and handled exactly like spawned ones.
+
 Error handling: an agent that fails to start or dies is reported as ``AgentGone``; what the
 target did before that stays in the observation (events, stdout, stderr).
 """
@@ -22,7 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import trio
@@ -30,23 +33,31 @@ import trio
 from harness.errors import AgentGone
 from harness.targets import PROJECT_ROOT, Target
 
+if TYPE_CHECKING:
+    from harness.forkservers import ForkedProcess, ForkServerPool
+
 Event = dict[str, Any]
 
 _PR_SET_CHILD_SUBREAPER = 36
 _subreaper_set = False
 
 
-def become_subreaper() -> None:
-    """Make orphaned descendants of this process ours to reap (Linux only; else a no-op)."""
+def become_subreaper() -> bool:
+    """Make orphaned descendants of this process ours to reap (Linux only; else a no-op).
+
+    Returns whether this process is a child subreaper now.
+    """
     global _subreaper_set
     if _subreaper_set or not sys.platform.startswith("linux"):
-        return
+        return _subreaper_set
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+            return False
     except (OSError, AttributeError):
-        return
+        return False
     _subreaper_set = True
+    return True
 
 
 def agent_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -71,15 +82,28 @@ def agent_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 class AgentProcess:
-    """One running server process and what it has reported so far."""
+    """One running server process and what it has reported so far.
 
-    def __init__(self, target: Target, spec: dict[str, Any], workdir: Path) -> None:
+    The process is spawned (``python -m harness.agent``), or forked by ``pool``'s fork server
+    for the target when it has one that can give this agent (``forked`` says which): either
+    way it is a child of the harness, with the same pid, stdin, stop and exit status.
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        spec: dict[str, Any],
+        workdir: Path,
+        pool: ForkServerPool | None = None,
+    ) -> None:
         self.target = target
         self.spec = spec
         self.workdir = workdir
+        self.pool = pool
+        self.forked = False
         self.events: list[Event] = []
         self._changed = trio.Event()
-        self._popen: subprocess.Popen[bytes] | None = None
+        self._popen: subprocess.Popen[bytes] | ForkedProcess | None = None
         self._next_id = 0
         self.exit_status: int | None = None
         self.stdout_path = workdir / "stdout"
@@ -98,23 +122,40 @@ class AgentProcess:
             "tmpdir": str(self.workdir),
             "event_fd": write_fd,
         }
-        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            try:
-                self._popen = subprocess.Popen(
-                    [self.target.python, "-m", "harness.agent"],
-                    stdin=subprocess.PIPE,
-                    stdout=out,
-                    stderr=err,
-                    pass_fds=(write_fd,),
-                    start_new_session=True,
-                    env=agent_environment(self.spec.get("env")),
-                    cwd=str(cwd or self.workdir),
-                )
-            finally:
-                os.close(write_fd)
+        env = agent_environment(self.spec.get("env"))
+        directory = str(cwd or self.workdir)
+        try:
+            with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+                try:
+                    if self.pool is not None:
+                        self._popen = await self.pool.spawn(
+                            self.target,
+                            setup,
+                            env=env,
+                            cwd=directory,
+                            fds=(out.fileno(), err.fileno(), write_fd),
+                        )
+                        self.forked = self._popen is not None
+                    if self._popen is None:
+                        self._popen = subprocess.Popen(
+                            [self.target.python, "-m", "harness.agent"],
+                            stdin=subprocess.PIPE,
+                            stdout=out,
+                            stderr=err,
+                            pass_fds=(write_fd,),
+                            start_new_session=True,
+                            env=env,
+                            cwd=directory,
+                        )
+                finally:
+                    os.close(write_fd)
+        except BaseException:
+            os.close(read_fd)
+            raise
         stream = trio.lowlevel.FdStream(read_fd)
         nursery.start_soon(self._collect, stream)
-        self._send(setup)
+        if not self.forked:
+            self._send(setup)  # a forked agent had it with its fork request
 
     async def _collect(self, stream: trio.lowlevel.FdStream) -> None:
         buffer = b""

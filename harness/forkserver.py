@@ -1,0 +1,424 @@
+"""The fork server: a pre-started server process that forks fresh agents for one target.
+
+Started by ``harness.forkservers`` once per (interpreter, module map) as
+``python -m harness.agent --fork-server FD``, so that it is the agent program itself (its
+``__main__``, its ``sys.argv[0]``); FD is its end of a ``SOCK_SEQPACKET`` socket pair with the
+harness. Every message either way is one JSON object.
+
+1. The harness sends ``{"modules": {...}}``, the target's substitutions. The server does what
+   every agent of the target does before its scenario matters (``harness.agent``'s
+   ``prepare_process`` and ``install_target``, in the agent's order), pre-imports modules
+   agents commonly import (``PREIMPORTS``), checks that all this left nothing a fork would
+   copy wrongly (threads, fds, children, signal handlers, replaced stdio) and answers
+   ``{"ok": true, "pid": N}``, or ``{"refused": why}`` (this interpreter or target cannot be
+   forked from; spawn its agents) or ``{"failed": "Type: message", "traceback": ...}`` (the
+   target's import raised), and exits after either of the last two.
+2. Each request is ``{"setup": ..., "env": {...}, "cwd": ...}`` (the agent's setup, its whole
+   environment and its working directory) with four fds: the agent's stdin (read end),
+   stdout, stderr and event pipe (write end). The server forks twice, so that the agent is
+   orphaned and re-parented to the harness (a child subreaper), which then waits for it and
+   kills it like a spawned agent; it answers ``{"pid": N}`` or ``{"refused": why}``.
+
+The agent, in the grandchild, is made what a spawned agent is: a session of its own; its fds
+on 0, 1, 2 and on the event fd number the setup names (the harness's number, which is what a
+spawned agent inherits), every other fd closed; stdio objects made anew on them; the working
+directory, environment, ``sys.argv`` and ``sys.path[0]`` of a spawned agent; ``random``
+reseeded; then the agent's own code path after module installation (``harness.agent.serve``).
+
+Stdlib-only and Python 3.9-compatible; under an interpreter without ``os.fork`` or
+``socket.recv_fds`` the server refuses and the harness spawns agents as before.
+"""
+
+import importlib
+import io
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import traceback
+from typing import Any, Dict, List, Optional
+
+#: Modules the agents of most scenarios import after the target's: importing them once here
+#: saves each agent the time. Stdlib modules (and the handlers' package, which imports no
+#: handler) only, because their import does nothing that depends on the process or the
+#: scenario; a handler module is not, since its import may change the target's modules.
+PREIMPORTS = (
+    "socketserver",
+    "http.server",
+    "copy",
+    "hashlib",
+    "random",
+    "string",
+    "struct",
+    "weakref",
+    "scenarios.handlers",
+)
+
+#: Environment variables read when an interpreter (or the C library under it) starts, or
+#: cached by the modules a fork server has imported: a fork cannot give an agent other values.
+STARTUP_PREFIXES = ("PYTHON", "PYPY", "LC_", "LD_", "MALLOC_")
+STARTUP_NAMES = frozenset(
+    ("LANG", "LANGUAGE", "TZ", "HOME", "TMPDIR", "TEMP", "TMP", "GLIBC_TUNABLES")
+)
+
+#: The fds a request carries, in order.
+REQUEST_FDS = ("stdin", "stdout", "stderr", "events")
+_MAX_MESSAGE = 1 << 20
+
+
+def read_at_start(name: str) -> bool:
+    """Whether an environment variable is read at interpreter start (forking cannot set it)."""
+    return name in STARTUP_NAMES or name.startswith(STARTUP_PREFIXES)
+
+
+def unforkable(
+    setup: Dict[str, Any], env: Dict[str, str], server_env: Dict[str, str]
+) -> Optional[str]:
+    """Why an agent with ``setup`` and ``env`` cannot come from a fork server started with
+    ``server_env`` (None when it can)."""
+    spec = setup.get("spec") or {}
+    if not setup.get("pin_mimetypes", True) or not spec.get("pin_mimetypes", True):
+        return "the agent does not pin mimetypes (its fork server does)"
+    differ = sorted(
+        name
+        for name in set(env) | set(server_env)
+        if env.get(name) != server_env.get(name) and read_at_start(name)
+    )
+    if differ:
+        return "the interpreter reads %s at start" % ", ".join(differ)
+    return None
+
+
+# --- the server ------------------------------------------------------------------------
+
+
+def serve_forks(fd: int) -> None:
+    """Run as a fork server on the socket ``fd``; exits when the harness closes its end."""
+    sock = socket.socket(fileno=fd)
+    # The agents must see the argv of a spawned agent, and so must the target's import.
+    del sys.argv[1:]
+    if hasattr(sys, "orig_argv"):
+        sys.orig_argv = sys.orig_argv[: len(sys.orig_argv) - 2]
+    try:
+        init = json.loads(sock.recv(_MAX_MESSAGE) or b"{}")
+        hello = _start(init.get("modules") or {})
+    except BaseException as exc:  # the target may raise anything, SystemExit included
+        hello = {
+            "failed": "%s: %s" % (type(exc).__name__, str(exc)[:300]),
+            "traceback": traceback.format_exc()[-2000:],
+        }
+    _reply(sock, hello)
+    if "ok" not in hello:
+        _flush_stdio()
+        os._exit(0)
+    server = _Server(sock, dict(hello.pop("env")), init.get("modules") or {})
+    server.run()
+
+
+def _start(modules: Dict[str, str]) -> Dict[str, Any]:
+    """Prepare the process as every agent of the target; the hello message."""
+    if not hasattr(os, "fork") or not hasattr(socket, "recv_fds"):
+        return {"refused": "this interpreter has no os.fork or socket.recv_fds"}
+    from harness import agent
+
+    server_env = dict(os.environ)
+    agent.prepare_process()
+    before = _process_state()
+    agent.install_target(modules)
+    for name in PREIMPORTS:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass  # an agent that needs it meets the same error when it imports it
+    changes = _compare(before, _process_state())
+    if changes:
+        return {"refused": "importing the target " + "; ".join(changes)}
+    return {"ok": True, "pid": os.getpid(), "env": server_env}
+
+
+class _Server:
+    """The request loop: one fork per request, answered with the agent's pid."""
+
+    def __init__(self, sock: socket.socket, env: Dict[str, str], modules: Dict[str, str]):
+        self.sock = sock
+        self.env = env
+        self.modules = modules
+        self.start_dir = os.getcwd()
+
+    def run(self) -> None:
+        """Serve requests until the harness closes its end, then exit."""
+        while True:
+            try:
+                data, fds, flags, _address = socket.recv_fds(self.sock, _MAX_MESSAGE, 8)
+            except OSError:
+                break
+            if not data and not fds:
+                break  # the harness is gone
+            try:
+                reply = self._handle(data, fds, flags)
+            except Exception as exc:
+                reply = {"refused": "%s: %s" % (type(exc).__name__, exc)}
+            finally:
+                for fd in fds:
+                    _close(fd)
+            try:
+                _reply(self.sock, reply)
+            except OSError:
+                break
+        _flush_stdio()
+        os._exit(0)
+
+    def _handle(self, data: bytes, fds: List[int], flags: int) -> Dict[str, Any]:
+        if flags & (getattr(socket, "MSG_TRUNC", 0) | getattr(socket, "MSG_CTRUNC", 0)):
+            return {"refused": "the request was truncated"}
+        if len(fds) != len(REQUEST_FDS):
+            return {"refused": "expected %d fds, got %d" % (len(REQUEST_FDS), len(fds))}
+        request = json.loads(data)
+        setup = request["setup"]
+        if (setup.get("modules") or {}) != self.modules:
+            return {"refused": "the setup names other modules than this server's"}
+        if int(setup["event_fd"]) <= 2:
+            return {"refused": "the event fd would be one of 0, 1, 2"}
+        why = unforkable(setup, request["env"], self.env)
+        if why:
+            return {"refused": why}
+        return self._fork(request, fds)
+
+    def _fork(self, request: Dict[str, Any], fds: List[int]) -> Dict[str, Any]:
+        _flush_stdio()
+        read_end, write_end = os.pipe()
+        try:
+            middle = os.fork()
+        except OSError as exc:
+            _close(read_end)
+            _close(write_end)
+            return {"refused": "fork failed: %s" % (exc,)}
+        if middle == 0:
+            # Nothing may return from here into the server's loop: this process is a copy.
+            try:
+                _close(read_end)
+                pid = os.fork()
+                if pid == 0:
+                    _close(write_end)
+                    self._become_agent(request, fds)
+                os.write(write_end, str(pid).encode())
+            finally:
+                os._exit(0)
+        _close(write_end)
+        chunks = []
+        while True:
+            chunk = os.read(read_end, 64)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        _close(read_end)
+        _pid, status = os.waitpid(middle, 0)
+        # The middle process has exited and been reaped, so the agent is the harness's now.
+        text = b"".join(chunks)
+        if not text:
+            return {"refused": "the middle process failed (wait status %d)" % (status,)}
+        return {"pid": int(text)}
+
+    def _become_agent(self, request: Dict[str, Any], fds: List[int]) -> None:
+        """In the grandchild: make this process a fresh agent and run it; never returns."""
+        try:
+            setup = request["setup"]
+            os.setsid()
+            self.sock.detach()  # its fd is closed below; the object must not close it again
+            _place_fds(fds, int(setup["event_fd"]))
+            _rebuild_stdio()
+            os.chdir(request["cwd"])
+            _replace_environment(request["env"])
+            if sys.path and sys.path[0] == self.start_dir:
+                sys.path[0] = os.getcwd()  # what ``-m`` puts there: the start directory
+            if "random" in sys.modules:
+                sys.modules["random"].seed()  # CPython reseeds at fork; other VMs may not
+            from harness import agent
+
+            agent.begin(setup)
+            agent.serve(setup)  # exits the process
+        except BaseException:
+            _die()
+        _die()
+
+
+def _die() -> None:
+    """End a forked process that failed before or outside the agent: as Python would."""
+    try:
+        if sys.exc_info()[0] is not None:
+            sys.excepthook(*sys.exc_info())
+        _flush_stdio()
+    finally:
+        os._exit(1)
+
+
+# --- process state -----------------------------------------------------------------------
+
+
+def _process_state() -> Dict[str, Any]:
+    """What a fork would copy and a fresh process would not have: threads, fds, children..."""
+    state: Dict[str, Any] = {
+        "threads": threading.active_count(),
+        "fds": sorted(_open_fds()),
+        "children": _has_children(),
+        "signals": _signal_handlers(),
+        "stdio": [id(s) for s in (sys.stdin, sys.stdout, sys.stderr)],
+    }
+    if os.path.isdir("/proc/self/task"):
+        state["native threads"] = len(os.listdir("/proc/self/task"))
+    return state
+
+
+def _compare(before: Dict[str, Any], after: Dict[str, Any]) -> List[str]:
+    """What changed between two process states, in words."""
+    found = []
+    for key in ("threads", "native threads"):
+        if before.get(key) != after.get(key):
+            found.append("changed the %s (%s -> %s)" % (key, before.get(key), after.get(key)))
+    opened = sorted(set(after["fds"]) - set(before["fds"]))
+    closed = sorted(set(before["fds"]) - set(after["fds"]))
+    if opened:
+        found.append("left fds open %s" % (opened,))
+    if closed:
+        found.append("closed fds %s" % (closed,))
+    if after["children"] and not before["children"]:
+        found.append("started child processes")
+    signals = sorted(
+        name for name in after["signals"] if after["signals"][name] != before["signals"].get(name)
+    )
+    if signals:
+        found.append("changed signal handlers (%s)" % ", ".join(signals))
+    if after["stdio"] != before["stdio"]:
+        found.append("replaced sys.stdin, sys.stdout or sys.stderr")
+    return found
+
+
+def _open_fds() -> List[int]:
+    """This process's open fds (the directory listing's own fd left out)."""
+    for directory in ("/proc/self/fd", "/dev/fd"):
+        if os.path.isdir(directory):
+            candidates = [int(name) for name in os.listdir(directory) if name.isdigit()]
+            break
+    else:
+        candidates = list(range(256))
+    found = []
+    for fd in candidates:
+        try:
+            os.fstat(fd)
+        except OSError:
+            continue
+        found.append(fd)
+    return found
+
+
+def _has_children() -> bool:
+    """Whether this process has a child, running or not yet reaped."""
+    if not hasattr(os, "waitid"):
+        return False
+    try:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return True
+
+
+def _signal_handlers() -> Dict[str, str]:
+    handlers = {}
+    for number in signal.valid_signals():
+        try:
+            handler = signal.getsignal(number)
+        except (OSError, ValueError):
+            continue
+        handlers[str(number)] = repr(handler)
+    try:
+        old = signal.set_wakeup_fd(-1)
+    except ValueError:
+        old = -1  # not the main thread: nothing to read
+    if old != -1:
+        signal.set_wakeup_fd(old)
+    handlers["wakeup fd"] = str(old)
+    return handlers
+
+
+# --- becoming an agent ---------------------------------------------------------------------
+
+
+def _place_fds(received: List[int], event_fd: int) -> None:
+    """Put the received fds on 0, 1, 2 and ``event_fd``; close every other fd."""
+    import fcntl
+
+    wanted = [0, 1, 2, event_fd]
+    # First out of the way of every number they are going to, then onto those numbers.
+    floor = max(wanted + received) + 1
+    moved = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor) for fd in received]
+    for fd, number in zip(moved, wanted):
+        os.dup2(fd, number)  # inheritable, as a spawned agent's are
+    keep = set(wanted)
+    for fd in _open_fds():
+        if fd not in keep:
+            _close(fd)
+
+
+def _rebuild_stdio() -> None:
+    """New ``sys.stdin``/``stdout``/``stderr`` on fds 0-2, made as the interpreter makes them.
+
+    The server's own objects were made for its own files (what they cached at start, such as
+    whether the file is seekable, is theirs); the settings that come from the environment and
+    the command line (encoding, errors, buffering) are the same, so they are read off them.
+    """
+    buffered = not isinstance(getattr(sys.__stdout__, "buffer", None), io.FileIO)
+    streams = []
+    for fd, old in ((0, sys.__stdin__), (1, sys.__stdout__), (2, sys.__stderr__)):
+        writing = fd != 0
+        # Never closed: like the interpreter's own, it lives as long as the process.
+        binary = open(  # noqa: SIM115
+            fd, "wb" if writing else "rb", -1 if buffered or not writing else 0, closefd=False
+        )
+        raw = binary if isinstance(binary, io.FileIO) else binary.raw
+        raw.name = getattr(old, "name", fd)  # "<stdin>"..., as the interpreter names them
+        text = io.TextIOWrapper(
+            binary,
+            encoding=getattr(old, "encoding", None),
+            errors=getattr(old, "errors", None),
+            newline="\n",
+            line_buffering=buffered and (os.isatty(fd) or fd == 2),
+            write_through=not buffered,
+        )
+        text.mode = "w" if writing else "r"
+        streams.append(text)
+    sys.stdin, sys.stdout, sys.stderr = streams
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = streams
+
+
+def _replace_environment(env: Dict[str, str]) -> None:
+    """Make ``os.environ`` (and the C environment under it) exactly ``env``."""
+    for name in list(os.environ):
+        if name not in env:
+            del os.environ[name]
+    for name, value in env.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
+
+
+# --- small helpers -------------------------------------------------------------------------
+
+
+def _reply(sock: socket.socket, message: Dict[str, Any]) -> None:
+    sock.send(json.dumps(message).encode())
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _flush_stdio() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):
+            pass

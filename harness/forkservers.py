@@ -1,0 +1,315 @@
+"""The harness's side of fork servers (``harness.forkserver``): a pool of them for one run.
+
+Starting an agent means starting an interpreter and importing the agent and the target's
+modules; a fork server does that once per (interpreter, module map) and forks each agent from
+there. ``ForkServerPool.spawn`` gives an agent forked by the target's fork server (started on
+first use, shared by every scenario run of the pool), or None when the agent must be spawned
+as before: the fork server refused (an interpreter without ``os.fork``/``socket.send_fds``, a
+target whose import started threads, opened fds...), could not start, died, or the agent
+needs what a fork cannot give (environment variables the interpreter reads at start,
+``pin_mimetypes`` false). A fork server that failed to start is never started again by the
+same pool; ``start_failure`` tells why it failed. ``aclose`` kills and reaps them all.
+
+A forked agent is re-parented to the harness (a child subreaper) when its fork server's
+middle process exits, so ``ForkedProcess`` waits for it and the host kills it by pid like a
+spawned one.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import errno
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from harness.forkserver import unforkable
+from harness.host import agent_environment, become_subreaper, kill_tree, reap_pids
+from harness.targets import Target
+
+#: How long a fork server may take to import the target and say hello.
+START_TIMEOUT = 30.0
+#: How long one fork request may take (a fork takes milliseconds; this is for a stuck server).
+REQUEST_TIMEOUT = 30.0
+_MAX_MESSAGE = 1 << 20
+
+_Key = tuple[str, tuple[tuple[str, str], ...]]
+
+
+class ForkedProcess:
+    """An agent forked by a fork server, as the host uses a ``subprocess.Popen``.
+
+    ``pid``, ``stdin`` (a binary file on the agent's stdin pipe), ``poll()`` and ``wait()``,
+    which reap it: it is our child since its fork server's middle process exited.
+    """
+
+    def __init__(self, pid: int, stdin_fd: int) -> None:
+        self.pid = pid
+        self.stdin = open(stdin_fd, "wb")  # noqa: SIM115 - closed by the host's stop()
+        self.returncode: int | None = None
+        self._waitpid_lock = threading.Lock()
+
+    def poll(self) -> int | None:
+        """The exit status if the agent has ended (reaping it), else None."""
+        if self.returncode is None and self._waitpid_lock.acquire(blocking=False):
+            try:
+                self._reap(os.WNOHANG)
+            finally:
+                self._waitpid_lock.release()
+        return self.returncode
+
+    def wait(self) -> int:
+        """Wait for the agent to end and reap it; its exit status (-N for signal N)."""
+        with self._waitpid_lock:
+            while self.returncode is None:
+                self._reap(0)
+        return self.returncode
+
+    def _reap(self, flags: int) -> None:
+        try:
+            pid, status = os.waitpid(self.pid, flags)
+        except ChildProcessError:
+            # Reaped elsewhere: the status is lost (subprocess.Popen says 0 then too).
+            self.returncode = 0
+            return
+        if pid == self.pid:
+            self.returncode = os.waitstatus_to_exitcode(status)
+
+
+class _ServerGone(Exception):
+    """The fork server stopped answering: it is not asked again."""
+
+
+class _ForkServer:
+    """One running fork server: its process, its socket, its requests one at a time."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], sock: Any, directory: Path) -> None:
+        self.popen = popen
+        self.sock = sock
+        self.directory = directory
+        self.env: dict[str, str] = {}
+        self.lock = trio.Lock()
+        self.closed = False
+
+    async def receive(self) -> dict[str, Any]:
+        """The next message from the server; _ServerGone when its end is closed."""
+        try:
+            data = await self.sock.recv(_MAX_MESSAGE)
+        except OSError as exc:
+            raise _ServerGone(f"its socket failed ({exc})") from None
+        if not data:
+            raise _ServerGone("it closed its socket")
+        return json.loads(data)
+
+    async def request(self, message: dict[str, Any], fds: list[int]) -> dict[str, Any]:
+        """Send one fork request with its fds; the server's reply.
+
+        The exchange is shielded from cancellation: once the request is out, an agent may
+        exist, and only the reply tells us its pid, so that it can be stopped.
+        """
+        async with self.lock:
+            if self.closed:
+                raise _ServerGone("it is closed")
+            with trio.CancelScope(shield=True):
+                with trio.move_on_after(REQUEST_TIMEOUT):
+                    data = json.dumps(message).encode()
+                    ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+                    try:
+                        await self.sock.sendmsg([data], ancillary)
+                    except OSError as exc:
+                        if exc.errno == errno.EMSGSIZE:
+                            return {"refused": "the request is too long for one message"}
+                        raise _ServerGone(f"sending to it failed ({exc})") from None
+                    return await self.receive()
+                raise _ServerGone(f"it did not answer within {REQUEST_TIMEOUT:g} s")
+
+    async def close(self) -> None:
+        """Kill the server (and anything it started) by pid, reap it, remove its directory."""
+        if self.closed:
+            return
+        self.closed = True
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        descendants = kill_tree(self.popen.pid)
+        await trio.to_thread.run_sync(self.popen.wait)
+        await trio.to_thread.run_sync(reap_pids, descendants)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def stderr_tail(self) -> str:
+        """The end of what the server wrote to stderr."""
+        try:
+            text = (self.directory / "stderr").read_bytes().decode("utf-8", "backslashreplace")
+        except OSError:
+            return ""
+        return text.strip()[-1000:]
+
+
+class ForkServerPool:
+    """Fork servers by (interpreter, module map), started lazily, closed by ``aclose``."""
+
+    def __init__(self, start_timeout: float = START_TIMEOUT) -> None:
+        self.start_timeout = start_timeout
+        #: fork servers started, agents forked, agents asked for but left to be spawned
+        self.starts = 0
+        self.forked = 0
+        self.declined = 0
+        self._servers: dict[_Key, _ForkServer] = {}
+        self._locks: dict[_Key, trio.Lock] = {}
+        self._failures: dict[_Key, str] = {}
+        self._not_used: dict[_Key, str] = {}
+        self._closed = False
+
+    async def __aenter__(self) -> ForkServerPool:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        with trio.CancelScope(shield=True):
+            await self.aclose()
+
+    def start_failure(self, target: Target) -> str | None:
+        """Why ``target``'s fork server failed to start (its import raised, it exited, it
+        did not start in time), or None if it started or was never tried."""
+        return self._failures.get(_key(target))
+
+    def not_forking(self, target: Target) -> str | None:
+        """Why ``target``'s agents are spawned rather than forked (None when they are forked
+        or it has not been tried yet): a start failure, a refusal, a server that died."""
+        return self._not_used.get(_key(target))
+
+    async def spawn(
+        self,
+        target: Target,
+        setup: dict[str, Any],
+        *,
+        env: dict[str, str],
+        cwd: str,
+        fds: tuple[int, int, int],
+    ) -> ForkedProcess | None:
+        """An agent forked for ``setup`` (stdout, stderr and event pipe fds in ``fds``), or
+        None: then the caller spawns it."""
+        server = await self._server(target)
+        why = "no fork server" if server is None else unforkable(setup, env, server.env)
+        if server is None or why:
+            self.declined += 1
+            return None
+        stdin_read, stdin_write = os.pipe()
+        try:
+            reply = await server.request(
+                {"setup": setup, "env": env, "cwd": cwd}, [stdin_read, *fds]
+            )
+        except _ServerGone as exc:
+            os.close(stdin_write)
+            self._not_used.setdefault(_key(target), f"the fork server died: {exc}")
+            self.declined += 1
+            with trio.CancelScope(shield=True):
+                await server.close()
+            return None
+        except BaseException:
+            os.close(stdin_write)
+            raise
+        finally:
+            os.close(stdin_read)
+        if "pid" not in reply:
+            os.close(stdin_write)
+            self.declined += 1
+            return None
+        self.forked += 1
+        return ForkedProcess(int(reply["pid"]), stdin_write)
+
+    async def _server(self, target: Target) -> _ForkServer | None:
+        key = _key(target)
+        async with self._locks.setdefault(key, trio.Lock()):
+            if self._closed or key in self._not_used:
+                return None
+            if key not in self._servers:
+                await self._start(key, target)
+            server = self._servers.get(key)
+            return None if server is None or server.closed else server
+
+    async def _start(self, key: _Key, target: Target) -> None:
+        """Start the fork server of ``key``; on failure, record why and leave it stopped."""
+        if not become_subreaper():
+            self._not_used[key] = "the harness cannot be a child subreaper here"
+            return
+        self.starts += 1
+        directory = Path(tempfile.mkdtemp(prefix="ssh-fs-"))
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            with open(directory / "stdout", "wb") as out, open(directory / "stderr", "wb") as err:
+                popen = subprocess.Popen(
+                    [target.python, "-m", "harness.agent", "--fork-server", str(theirs.fileno())],
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    pass_fds=(theirs.fileno(),),
+                    start_new_session=True,
+                    env=agent_environment(None),
+                    cwd=str(directory),
+                )
+        except OSError as exc:
+            ours.close()
+            shutil.rmtree(directory, ignore_errors=True)
+            self._fail(key, f"cannot start {target.python}: {exc}")
+            return
+        finally:
+            theirs.close()
+        # Registered before anything can be cancelled, so that aclose() stops it.
+        server = self._servers[key] = _ForkServer(
+            popen, trio.socket.from_stdlib_socket(ours), directory
+        )
+        failure = None
+        with trio.move_on_after(self.start_timeout) as scope:
+            try:
+                await server.sock.send(json.dumps({"modules": target.module_map}).encode())
+                hello = await server.receive()
+            except _ServerGone:
+                hello = None
+        if scope.cancelled_caught:
+            failure = f"did not start within {self.start_timeout:g} s"
+        elif hello is None:
+            failure = await self._exit_status(server)
+        elif "ok" in hello:
+            server.env = hello["env"]
+            return
+        elif "failed" in hello:
+            failure = f"{hello['failed']}\n{hello.get('traceback', '').strip()}"
+        else:
+            self._not_used[key] = f"the fork server refused: {hello.get('refused')}"
+        if failure is not None:
+            self._fail(key, failure)
+        with trio.CancelScope(shield=True):
+            await server.close()
+
+    async def _exit_status(self, server: _ForkServer) -> str:
+        """How a server that closed its socket before its hello ended."""
+        with trio.move_on_after(5.0):
+            while server.popen.poll() is None:
+                await trio.sleep(0.01)
+        status = server.popen.poll()
+        if status is None:
+            return "closed its socket without a word"
+        tail = server.stderr_tail()
+        return f"exited with status {status}" + (f"; stderr: {tail}" if tail else "")
+
+    def _fail(self, key: _Key, failure: str) -> None:
+        self._failures[key] = failure
+        self._not_used[key] = f"the fork server failed to start: {failure}"
+
+    async def aclose(self) -> None:
+        """Stop every fork server (killed by pid, reaped); spawns no more after this."""
+        self._closed = True
+        for server in list(self._servers.values()):
+            await server.close()
+
+
+def _key(target: Target) -> _Key:
+    return (target.python, tuple(sorted(target.module_map.items())))

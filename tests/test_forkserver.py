@@ -1,0 +1,289 @@
+"""Fork servers: forked agents are as fresh as spawned ones, and the pool falls back,
+records start failures and leaves nothing running. Real processes, loopback only."""
+
+import json
+import os
+import shutil
+import socketserver
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import trio
+from interpreters import find_cpython
+
+from harness.engine import Engine, Settings
+from harness.forkserver import read_at_start, unforkable
+from harness.forkservers import ForkServerPool
+from harness.host import AgentProcess, leftovers, make_workdir
+from harness.scenario import ServerSpec
+from harness.targets import BUILTIN, Target
+
+REFERENCE = BUILTIN["reference"]
+STDLIB = BUILTIN["stdlib"]
+START = 120.0  # generous: the machine may be busy; nothing here measures time
+
+# What a scenario could tell about the process it runs in, other than the pid.
+PROBE = """
+import os, random, sys, threading
+def stdio(s):
+    return [s.name, s.encoding, s.errors, s.line_buffering, s.write_through, s.mode,
+            type(s.buffer).__name__, s.seekable()]
+result = {
+    "argv": sys.argv, "orig_argv": getattr(sys, "orig_argv", [None])[1:],
+    "path0": sys.path[0], "cwd": os.getcwd(), "tmpdir": tmpdir,
+    "main": sys.modules["__main__"].__name__, "server class module": type(server).__module__,
+    "agent module is main": sys.modules["harness.agent"] is sys.modules["__main__"],
+    "session leader": os.getsid(0) == os.getpid(), "parent": os.getppid(),
+    "threads": threading.active_count(), "main thread": threading.current_thread().name,
+    "fds": sorted(int(n) for n in os.listdir("/proc/self/fd") if os.path.exists("/proc/self/fd/" + n)),
+    "server fd": server.fileno(), "event fd": sys.modules["harness.agent"]._event_fd,
+    "stdio": [stdio(sys.stdin), stdio(sys.stdout), stdio(sys.stderr)],
+    "stdio are originals": [sys.stdin is sys.__stdin__, sys.stdout is sys.__stdout__],
+    "environ": dict(os.environ),
+    "flags": repr(sys.flags),
+    "random": random.random(),
+    "pid": os.getpid(),
+}
+print("to stdout"); print("to stderr", file=sys.stderr)
+"""
+
+
+async def run_agent(pool, target, codes, spec=None):
+    """Start an agent, run ``codes`` in it one after the other, stop it; what happened."""
+    spec = spec or ServerSpec("TCPServer", handler="scenarios.handlers.stream:Echo")
+    workdir = make_workdir()
+    agent = AgentProcess(target, spec.to_agent(), workdir, pool=pool)
+    values = []
+    try:
+        async with trio.open_nursery() as nursery:
+            try:
+                await agent.start(nursery)
+                ready = await agent.wait_ready(START)
+                at_ready = agent.sample()
+                for code in codes:
+                    event = await agent.wait_command(agent.command("exec", code=code), START)
+                    assert event is not None and event["ev"] == "command:returned", event
+                    if "value_file" in event:  # too long for an event line
+                        values.append(json.loads(Path(event["value_file"]).read_text()))
+                    else:
+                        values.append(event.get("value"))
+            finally:
+                with trio.CancelScope(shield=True):
+                    await agent.stop(grace=5.0)
+                nursery.cancel_scope.cancel()
+        output = (agent.read_stdout(), agent.read_stderr())
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return SimpleNamespace(
+        agent=agent,
+        forked=agent.forked,
+        ready=ready,
+        values=values,
+        at_ready=at_ready,
+        output=output,
+    )
+
+
+def comparable(probe):
+    """A probe's result without what must differ between two processes."""
+    probe = dict(probe)
+    for key in ("pid", "random", "cwd", "path0", "tmpdir", "event fd"):
+        probe.pop(key)
+    # The event pipe sits on the fd number the harness had for it, which varies.
+    probe["fds"] = [fd for fd in probe["fds"] if fd != probe.get("event fd")]
+    return probe
+
+
+def interpreters():
+    found = [pytest.param(sys.executable, id="current")]
+    for minor in ("3.9", "3.13"):
+        found.append(pytest.param(find_cpython(minor), id=f"cpython{minor}"))
+    return found
+
+
+@pytest.mark.parametrize("python", interpreters())
+def test_forked_agents_are_as_fresh_as_spawned_ones(python):
+    if python is None:
+        pytest.skip("interpreter not installed on this machine")
+    target = REFERENCE.with_python(python)
+    mark = "import socketserver, sys; socketserver.left_by_first = 1; sys.modules['left'] = sys"
+    look = "import socketserver, sys; result = [hasattr(socketserver, 'left_by_first'), 'left' in sys.modules]"
+
+    async def main():
+        async with ForkServerPool() as pool:
+            first = await run_agent(pool, target, [PROBE, mark, look])
+            second = await run_agent(pool, target, [PROBE, look])
+            spawned = await run_agent(None, target, [PROBE, look])
+            assert pool.forked == 2 and pool.declined == 0, pool.not_forking(target)
+        return first, second, spawned
+
+    first, second, spawned = trio.run(main)
+    assert [first.forked, second.forked, spawned.forked] == [True, True, False]
+    for run in (first, second, spawned):
+        probe = run.values[0]
+        # Ready in the agent's main thread, alone: nothing carried over from the fork server.
+        assert run.ready["ev"] == "ready" and run.ready["ctx"] == "main"
+        assert run.at_ready["threads"] == 1 and run.at_ready["children"] == 0
+        assert probe["threads"] == 1 and probe["main thread"] == "MainThread"
+        assert probe["pid"] == run.agent.pid
+        assert probe["parent"] == os.getpid()  # re-parented to the harness, like a spawn
+        assert probe["cwd"] == probe["path0"] == os.path.realpath(probe["tmpdir"])
+        assert probe["fds"] == sorted({0, 1, 2, probe["server fd"], probe["event fd"]})
+        assert run.output == ("to stdout\n", "to stderr\n")
+    # What the first agent changed stayed in it.
+    assert first.values[2] == [True, True]
+    assert second.values[1] == [False, False] and spawned.values[1] == [False, False]
+    # A random state of its own in each.
+    assert len({run.values[0]["random"] for run in (first, second, spawned)}) == 3
+    # Everything else a scenario can see is what a spawned agent has.
+    assert comparable(first.values[0]) == comparable(spawned.values[0])
+    assert comparable(second.values[0]) == comparable(spawned.values[0])
+    assert leftovers() == {"live": [], "zombies": []}
+
+
+def test_an_agent_environment_is_applied_or_the_agent_is_spawned():
+    plain = ServerSpec("TCPServer", env={"HARNESS_FORK_TEST": "yes"})
+    startup = ServerSpec("TCPServer", env={"PYTHONFORKTEST": "yes"})
+    code = "import os; result = [os.environ.get('HARNESS_FORK_TEST'), os.environ.get('PYTHONFORKTEST')]"
+
+    async def main():
+        async with ForkServerPool() as pool:
+            return [await run_agent(pool, STDLIB, [code], spec) for spec in (plain, startup)]
+
+    forked, spawned = trio.run(main)
+    assert forked.forked and forked.values == [["yes", None]]
+    assert not spawned.forked and spawned.values == [[None, "yes"]]
+
+
+def test_what_forking_cannot_give_is_named():
+    env = {"PATH": "/bin", "PYTHONPATH": "/a"}
+    setup = {"spec": {}}
+    assert unforkable(setup, env, dict(env)) is None
+    assert unforkable(setup, {**env, "HARNESS_X": "1"}, env) is None
+    assert "PYTHONPATH" in unforkable(setup, {**env, "PYTHONPATH": "/b"}, env)
+    assert "LC_ALL" in unforkable(setup, {**env, "LC_ALL": "C"}, env)
+    assert "mimetypes" in unforkable({"spec": {}, "pin_mimetypes": False}, env, env)
+    assert read_at_start("PYTHONHASHSEED") and not read_at_start("NO_COLOR")
+
+
+def socketserver_copy(tmp_path, name, appended):
+    """A copy of the stdlib's socketserver with code appended (run at its import)."""
+    path = tmp_path / f"{name}.py"
+    path.write_text(Path(socketserver.__file__).read_text() + "\n" + appended + "\n")
+    return Target(name, (("socketserver", str(path)),))
+
+
+@pytest.mark.parametrize(
+    ("appended", "named"),
+    [
+        (
+            "import threading as _t\n_t.Thread(target=_t.Event().wait, daemon=True).start()",
+            "threads",
+        ),
+        ("_kept = open(__file__)", "fds"),
+        ("import signal as _s\n_s.signal(_s.SIGUSR1, lambda *a: None)", "signal handlers"),
+    ],
+)
+def test_a_target_whose_import_has_side_effects_is_spawned(tmp_path, appended, named):
+    target = socketserver_copy(tmp_path, "sideeffects", appended)
+    code = "import threading; result = threading.active_count()"
+
+    async def main():
+        async with ForkServerPool() as pool:
+            got = await run_agent(pool, target, [code])
+            return got, pool.not_forking(target), pool.start_failure(target)
+
+    run, why, failure = trio.run(main)
+    assert not run.forked
+    assert named in why and failure is None
+    assert run.ready["ev"] == "ready"  # the spawned agent runs the target as before
+    if named == "threads":
+        assert run.values == [2]
+    assert leftovers() == {"live": [], "zombies": []}
+
+
+@pytest.mark.parametrize(
+    ("appended", "recorded"),
+    [
+        ("raise RuntimeError('boom at import')", "RuntimeError: boom at import"),
+        ("import os as _o\n_o._exit(7)", "exited with status 7"),
+        ("import time as _t\n_t.sleep(600)", "did not start within 3 s"),
+    ],
+)
+def test_a_fork_server_that_fails_to_start_is_recorded_and_not_retried(
+    tmp_path, appended, recorded
+):
+    target = socketserver_copy(tmp_path, "failing", appended)
+
+    async def ask(pool):
+        # Asks for an agent without starting one when the answer is "spawn it".
+        read_fd, write_fd = os.pipe()
+        try:
+            setup = {"modules": target.module_map, "spec": {}, "tmpdir": "/", "event_fd": 9}
+            got = await pool.spawn(
+                target, setup, env=dict(os.environ), cwd="/", fds=(write_fd, write_fd, write_fd)
+            )
+            assert got is None
+        finally:
+            os.close(read_fd)
+            os.close(write_fd)
+
+    async def main():
+        async with ForkServerPool(start_timeout=3.0) as pool:
+            await ask(pool)
+            await ask(pool)
+            return pool
+
+    pool = trio.run(main)
+    assert pool.starts == 1 and pool.declined == 2 and pool.forked == 0
+    failure = pool.start_failure(target)
+    assert recorded in failure
+    if "boom" in recorded:
+        assert "Traceback" in failure and "failing.py" in failure
+    assert pool.start_failure(STDLIB) is None
+    assert leftovers() == {"live": [], "zombies": []}
+
+
+def test_a_target_that_raises_at_import_still_gets_its_spawned_agent(tmp_path):
+    target = socketserver_copy(tmp_path, "raising", "raise RuntimeError('boom at import')")
+
+    async def main():
+        async with ForkServerPool() as pool:
+            return await run_agent(pool, target, []), pool.start_failure(target)
+
+    run, failure = trio.run(main)
+    assert not run.forked and "boom at import" in failure
+    assert run.ready["ev"] == "construct:raised" and run.ready["stage"] == "modules"
+
+
+def test_nothing_is_left_running_after_a_run_even_a_cancelled_one():
+    from scenarios import select
+
+    chosen = select(["socketserver/smoke/*"])
+    assert len(chosen) >= 3
+    engine = Engine([REFERENCE], STDLIB, Settings(jobs=2))
+
+    async def main():
+        with trio.CancelScope() as scope:
+            # Cancelled as soon as the first scenario is done, others in flight.
+            engine.progress = lambda scenario, results: scope.cancel()
+            await engine.run(chosen)
+        return scope.cancelled_caught
+
+    assert trio.run(main)
+    assert engine.pool is not None and engine.pool.forked > 0
+    assert leftovers() == {"live": [], "zombies": []}
+    done = trio.run(Engine([REFERENCE], STDLIB, Settings(jobs=2)).run, chosen[:2])
+    assert {r.verdict for r in done} <= {"same", "explained"}
+    assert leftovers() == {"live": [], "zombies": []}
+
+
+def test_no_fork_server_means_every_agent_is_spawned():
+    from scenarios import select
+
+    engine = Engine([REFERENCE], STDLIB, Settings(jobs=2, fork_server=False))
+    results = trio.run(engine.run, select(["socketserver/smoke/*"])[:1])
+    assert engine.pool is None and results
+    assert leftovers() == {"live": [], "zombies": []}
