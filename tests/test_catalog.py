@@ -44,7 +44,10 @@ def catalog(select):
     return json.loads(out.stdout)
 
 
-@pytest.mark.parametrize(("select", "minimum"), [("socketserver/*", 60), ("http/*", 120)])
+@pytest.mark.parametrize(
+    ("select", "minimum"),
+    [("socketserver/*", 60), ("http/*", 120), ("dependents/*", 40), ("*/api/*", 20)],
+)
 def test_catalog_is_large_enough_and_described(select, minimum):
     rows = catalog(select)
     assert len(rows) >= minimum
@@ -53,7 +56,7 @@ def test_catalog_is_large_enough_and_described(select, minimum):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("select", ["socketserver/*", "http/*"])
+@pytest.mark.parametrize("select", ["socketserver/*", "http/*", "dependents/*"])
 def test_reference_matches_stdlib_on_the_whole_catalog(select, tmp_path):
     # The run's temporary directories (socket files, captured output) go into a directory
     # of this test's own, so that what is left there was left by this run. It is short,
