@@ -1,9 +1,31 @@
-"""Report formats, each rendered from the JSON report (the source of truth)."""
+"""Reports: ``Row``, one ``finish``, and one module per format, all rendered from the JSON.
+
+- ``row``: ``Row`` (one result) and ``Finding`` (what a fuzzer found);
+- ``finishing``: ``finish(...)`` and ``ExitCode``, the one way run, merge and fuzzing end;
+- ``json_report`` (the source of truth, schema 2), ``markdown``, ``junit``,
+  ``html_report``: the formats; ``terminal``: progress and the end-of-run summary;
+- ``causes``: results grouped by root cause; ``expect``: ``--expect`` files;
+- ``shards``: ``--shard K/N`` and ``merge``.
+"""
 
 import argparse
 import os
 import tempfile
 from pathlib import Path
+
+from harness.reports.finishing import ExitCode, finish
+from harness.reports.row import Finding, Row
+
+__all__ = ["ExitCode", "Finding", "Row", "default_report_dir", "finish", "report_dir_argument"]
+
+
+def default_report_dir(*parts: str) -> Path:
+    """Where reports go unless ``--report-dir`` says otherwise: ``./reports`` (+ parts).
+
+    Under the current folder, never beside the installed package (``site-packages`` is
+    not where a user looks, and a system install cannot be written to).
+    """
+    return Path.cwd().joinpath("reports", *parts)
 
 
 def report_dir_argument(value: str) -> Path:
