@@ -1,13 +1,14 @@
-"""``python -m harness``: list, run (and later fuzz, replay) from the command line.
+"""``python -m harness``: list, run, observe, fuzz, replay, report, merge.
 
-Exit status (``ExitCode``): 0 every result ``same`` or ``explained``; 1 anything differs,
-fails, hangs or is flaky; 2 bad usage; 3 the harness itself failed.
+Exit status (``ExitCode``): 0 every result ``same`` or ``explained`` (or expected by
+``--expect``); 1 anything else differs, fails, hangs or is flaky, or an expectation is
+stale; 2 bad usage; 3 the harness itself failed (with the traceback when it crashed);
+130 / 143 stopped by SIGINT / SIGTERM (the report has what finished).
 """
 
 from __future__ import annotations
 
 import argparse
-import enum
 import json
 import os
 import sys
@@ -18,31 +19,52 @@ from typing import Any
 
 import trio
 
-from harness.compare import VERDICTS
-from harness.engine import Engine, Result, Settings
+from harness.engine import Engine, Settings
 from harness.errors import HarnessError, UsageError
-from harness.host import leftovers
-from harness.reports import json_report, markdown, report_dir_argument
+from harness.reports import (
+    ExitCode,
+    Row,
+    default_report_dir,
+    finish,
+    json_report,
+    report_dir_argument,
+    shards,
+)
+from harness.reports.expect import Expectations
+from harness.reports.terminal import Progress
 from harness.scenario import Scenario
-from harness.targets import PROJECT_ROOT, Target, parse_target
+from harness.targets import Target, parse_target
 
-
-class ExitCode(enum.IntEnum):
-    """What the exit status of ``python -m harness`` means."""
-
-    #: every result was ``same`` or ``explained``
-    OK = 0
-    #: something differs, fails, hangs, or is flaky
-    FOUND = 1
-    #: the command line was wrong (the message says what)
-    USAGE = 2
-    #: the harness itself failed (an ``error`` result, or a crash)
-    INTERNAL = 3
+__all__ = ["ExitCode", "build_parser", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(message)
+
+
+def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the reports go, and what decides the exit status (``run`` and ``merge``)."""
+    parser.add_argument(
+        "--report-dir",
+        type=report_dir_argument,
+        default=None,
+        metavar="DIR",
+        help="where report.json, report.md, report.html and junit.xml go (default: ./reports)",
+    )
+    parser.add_argument(
+        "--junit", type=Path, default=None, metavar="FILE", help="JUnit XML here too"
+    )
+    parser.add_argument(
+        "--html", type=Path, default=None, metavar="FILE", help="the HTML page here too"
+    )
+    parser.add_argument(
+        "--expect",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="TOML list of expected results (see docs/ci.md); stale entries exit 1",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,15 +86,50 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_run.add_argument("--select", action="append", default=[], metavar="GLOB")
     p_run.add_argument("--jobs", type=int, default=min(8, 2 * (os.cpu_count() or 2)))
-    p_run.add_argument("--report-dir", type=report_dir_argument, default=PROJECT_ROOT / "reports")
+    _add_report_arguments(p_run)
     p_run.add_argument("--retries", type=int, default=1, help="reruns to confirm a difference")
     p_run.add_argument("--quiet", action="store_true", help="no progress lines")
+    p_run.add_argument(
+        "-v", "--verbose", action="store_true", help="one line per scenario as it finishes"
+    )
+    p_run.add_argument(
+        "--python",
+        default=None,
+        metavar="LIST",
+        help="the interpreter grid: run every target and the baseline under each of these "
+        "(3.9,3.10,...,pypy3, paths, or all)",
+    )
+    p_run.add_argument(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        help="run only the K-th of N shares of the selection",
+    )
+    p_run.add_argument(
+        "--durations",
+        type=Path,
+        default=None,
+        metavar="REPORT.json",
+        help="with --shard: balance the shards by this earlier report's durations",
+    )
     p_run.add_argument(
         "--no-fork-server",
         dest="fork_server",
         action="store_false",
         help="spawn every server process (no fork servers)",
     )
+    p_report = sub.add_parser("report", help="render an existing report.json in another format")
+    p_report.add_argument("report", type=Path, metavar="REPORT.json")
+    p_report.add_argument("--format", choices=("html", "junit", "md", "json"), default="html")
+    p_report.add_argument(
+        "-o", "--output", type=Path, default=None, metavar="FILE", help="default: stdout"
+    )
+
+    p_merge = sub.add_parser("merge", help="join shard reports into one report")
+    p_merge.add_argument("reports", nargs="+", type=Path, metavar="REPORT.json")
+    _add_report_arguments(p_merge)
+    p_merge.add_argument("--quiet", action="store_true", help="no summary")
+
     p_obs = sub.add_parser("observe", help="run scenarios once on one target, print observations")
     p_obs.add_argument("--target", default="stdlib", metavar="SPEC")
     p_obs.add_argument("--select", action="append", default=[], metavar="GLOB")
@@ -138,26 +195,6 @@ def cmd_list(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _progress_printer(total: int, quiet: bool) -> Any:
-    done = 0
-    started = time.monotonic()
-
-    def show(scenario: Scenario, results: list[Result]) -> None:
-        nonlocal done
-        done += 1
-        if quiet:
-            return
-        verdicts = " ".join(f"{r.target}={r.verdict}" for r in results)
-        elapsed = time.monotonic() - started
-        print(
-            f"[{done:>3}/{total}] {elapsed:6.1f}s  {scenario.id}  {verdicts}",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    return show
-
-
 def default_baseline(targets: list[Target]) -> Target:
     """The stdlib, under the targets' interpreter when they all share one."""
     pythons = {t.python for t in targets}
@@ -165,85 +202,173 @@ def default_baseline(targets: list[Target]) -> Target:
     return stdlib.with_python(pythons.pop()) if len(pythons) == 1 else stdlib
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    """``run``: every selected scenario against every target, compared with the baseline."""
+def _report_dir(args: argparse.Namespace) -> Path:
+    """``--report-dir``, or ``./reports`` checked as ``--report-dir`` would be."""
+    if args.report_dir is not None:
+        return args.report_dir
+    default = default_report_dir()
+    try:
+        return report_dir_argument(str(default))
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(f"argument --report-dir (default ./reports): {exc}")
+
+
+def _expectations(args: argparse.Namespace) -> Expectations | None:
+    return Expectations.load(args.expect) if args.expect is not None else None
+
+
+def _command(argv: list[str] | None) -> list[str]:
+    """The command line as a user would type it again."""
+    return ["python", "-m", "harness", *(sys.argv[1:] if argv is None else argv)]
+
+
+def cmd_run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
+    """``run``: every selected scenario against every target, compared with the baseline.
+
+    With ``--python`` the targets and the baseline run under each interpreter in turn
+    (one engine each), and the report holds the whole grid. With ``--shard K/N`` only that
+    share of the selection runs. SIGINT or SIGTERM stops the engine; the report then has
+    what finished and the exit status is 130 or 143.
+    """
     if args.jobs < 1:
         raise UsageError(f"--jobs={args.jobs}: must be 1 or more")
     if args.retries < 0:
         raise UsageError(f"--retries={args.retries}: must be 0 or more")
+    if args.durations is not None and args.shard is None:
+        raise UsageError("--durations balances shards: give --shard K/N with it")
+    report_dir = _report_dir(args)
+    expectations = _expectations(args)
     targets = [parse_target(t) for t in (args.target or ["reference"])]
     baseline = default_baseline(targets) if args.baseline is None else parse_target(args.baseline)
     names = [t.name for t in targets] + [baseline.name]
     if len(set(names)) != len(names):
         raise UsageError(f"target names must differ (got {', '.join(names)}): give name=...")
+    grid: list[tuple[str, str | None]] = [("", None)]
+    if args.python is not None:
+        from harness import grid as grids
+
+        grid = list(grids.resolve(args.python))
     chosen = select_scenarios(args.select)
+    shard_info = None
+    if args.shard is not None:
+        k, n = shards.parse_shard(args.shard)
+        durations = None
+        if args.durations is not None:
+            try:
+                durations = shards.durations_of(json_report.load(args.durations))
+            except (OSError, ValueError, KeyError) as exc:
+                raise UsageError(f"--durations {args.durations}: not a readable report ({exc})")
+        selected = shards.select(chosen, [s.id for s in chosen], k, n, durations)
+        shard_info = {
+            "index": k,
+            "count": n,
+            "scenarios": len(selected),
+            "of": len(chosen),
+            "balanced_by": str(args.durations) if args.durations else None,
+        }
+        chosen = selected
+    where = f" under {', '.join(label for label, _ in grid)}" if args.python else ""
+    share = f" (shard {args.shard})" if args.shard else ""
     print(
-        f"running {len(chosen)} scenarios: {', '.join(t.name for t in targets)} "
-        f"against {baseline.name}, {args.jobs} at a time",
+        f"running {len(chosen)} scenarios{share}: {', '.join(t.name for t in targets)} "
+        f"against {baseline.name}{where}, {args.jobs} at a time",
         file=sys.stderr,
     )
     started = time.monotonic()
-    engine = Engine(
-        targets,
-        baseline,
-        Settings(jobs=args.jobs, retries=args.retries, fork_server=args.fork_server),
-        progress=_progress_printer(len(chosen), args.quiet),
-    )
-    results = trio.run(engine.run, chosen)
-    return finish_run(results, chosen, targets, baseline, args.report_dir, started)
-
-
-def finish_run(
-    results: list[Result],
-    chosen: list[Scenario],
-    targets: list[Target],
-    baseline: Target,
-    report_dir: Path,
-    started: float,
-) -> int:
-    """Write the reports, print the summary, return the exit status."""
     descriptions = {s.id: s.description for s in chosen}
-    rows = []
-    for r in results:
-        row = r.to_json()
-        row["description"] = descriptions.get(r.scenario, "")
-        rows.append(row)
-    target_rows = [dict(t.describe(), role="target") for t in targets]
-    target_rows.append(dict(baseline.describe(), role="baseline"))
-    report = json_report.build(rows, target_rows, sys.argv, time.monotonic() - started)
-    path = json_report.write(report, report_dir)
-    markdown.write(report, report_dir)
-    left = leftovers()
-    print_summary(report, path)
-    if left["live"] or left["zombies"]:
-        print(f"harness error: processes left behind: {left}", file=sys.stderr)
-        return ExitCode.INTERNAL
-    counts = report["counts"]
-    if counts.get("error"):
-        return ExitCode.INTERNAL
-    if any(not VERDICTS[v][1] for v in counts):
-        return ExitCode.FOUND
+    progress = Progress(len(chosen) * len(grid), verbose=args.verbose, quiet=args.quiet)
+    rows: list[Row] = []
+    described: list[dict[str, Any]] = []
+    interrupted = None
+    for label, python in grid:
+        these = [t.with_python(python) for t in targets] if python else targets
+        base = baseline.with_python(python) if python else baseline
+        described += [dict(t.describe(), role="target", interpreter=label) for t in these]
+        described.append(dict(base.describe(), role="baseline", interpreter=label))
+        progress.label = label
+        engine = Engine(
+            these,
+            base,
+            Settings(jobs=args.jobs, retries=args.retries, fork_server=args.fork_server),
+            progress=progress,
+        )
+        results = trio.run(engine.run, chosen)
+        rows += [Row.from_result(r, descriptions.get(r.scenario, ""), label) for r in results]
+        interrupted = getattr(engine, "interrupted", None)
+        if interrupted:
+            break
+    progress.close()
+    for d in described:
+        if not d["interpreter"]:
+            d.pop("interpreter")
+    return finish(
+        rows,
+        kind="run",
+        targets=described,
+        report_dir=report_dir,
+        duration=time.monotonic() - started,
+        command=_command(argv),
+        extra={"shard": shard_info} if shard_info else None,
+        expectations=expectations,
+        interrupted=interrupted,
+        junit_path=args.junit,
+        html_path=args.html,
+    )
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``report``: render an existing ``report.json`` as HTML, JUnit, Markdown (or JSON)."""
+    from harness.reports import html_report, junit, markdown
+
+    try:
+        report = json_report.load(args.report)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{args.report}: cannot read it as a report ({exc})")
+    renderers = {
+        "html": html_report.render,
+        "junit": junit.render,
+        "md": markdown.render,
+        "json": lambda r: json.dumps(r, indent=1, ensure_ascii=False) + "\n",
+    }
+    text = renderers[args.format](report)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text, encoding="utf-8")
+        print(f"{args.format}: {args.output}", file=sys.stderr)
     return ExitCode.OK
 
 
-def print_summary(report: dict[str, Any], path: Path) -> None:
-    """The end-of-run summary: the differences with their diffs, then the counts."""
-    for r in report["results"]:
-        if r["verdict"] in ("same", "explained"):
-            continue
-        print(f"\n== {r['scenario']} [{r['target']}]: {r['verdict']}")
-        if r.get("reason"):
-            print(f"   {r['reason']}")
-        if r.get("diff"):
-            diff = r["diff"].splitlines()
-            print("\n".join("   " + line for line in diff[:40]))
-            if len(diff) > 40:
-                print(f"   ... ({len(diff) - 40} more lines in the report)")
-        print(f"   reproduce: {r['reproducer']}")
-    counts = ", ".join(f"{n} {v}" for v, n in sorted(report["counts"].items()))
-    scenarios = len({r["scenario"] for r in report["results"]})
-    print(f"\n{scenarios} scenarios in {report['duration_s']} s: {counts}")
-    print(f"report: {path}")
+def cmd_merge(args: argparse.Namespace, argv: list[str] | None = None) -> int:
+    """``merge``: join shard (or per-interpreter) reports into one, with every format.
+
+    The exit status is the joined report's, as ``run`` would give for the whole: a CI
+    merge job fails when any shard found something.
+    """
+    report_dir = _report_dir(args)
+    rows, info = shards.merge(args.reports)
+    expectations = _expectations(args) or info["expectations"]
+    if info["missing_shards"]:
+        print(
+            f"merge: warning: shard(s) {', '.join(info['missing_shards'])} not given",
+            file=sys.stderr,
+        )
+    return finish(
+        rows,
+        kind=info["kind"],
+        targets=info["targets"],
+        report_dir=report_dir,
+        duration=info["duration"],
+        command=_command(argv),
+        extra={"shards": info["shards"], "missing_shards": info["missing_shards"]},
+        expectations=expectations,
+        interrupted=info["interrupted"],
+        junit_path=args.junit,
+        html_path=args.html,
+        check_leftovers=False,
+        quiet=args.quiet,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -253,7 +378,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             return cmd_list(args)
         if args.command == "run":
-            return cmd_run(args)
+            return cmd_run(args, argv)
+        if args.command == "report":
+            return cmd_report(args)
+        if args.command == "merge":
+            return cmd_merge(args, argv)
         if args.command == "observe":
             return cmd_observe(args)
         if args.command in ("fuzz", "replay"):
@@ -268,8 +397,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m harness: harness error: {exc}", file=sys.stderr)
         return ExitCode.INTERNAL
     except KeyboardInterrupt:
+        # Ctrl-C outside the engine (which stops itself and reports): no report to write.
         print("interrupted", file=sys.stderr)
-        return ExitCode.INTERNAL
+        return ExitCode.INTERRUPTED_SIGINT
     except Exception:  # a defect of the harness itself, never "differences found"
         traceback.print_exc()
         print(

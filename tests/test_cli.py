@@ -60,7 +60,7 @@ def test_run_stdlib_against_itself_is_all_same(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["schema"] == 1
+    assert report["schema"] == 2
     assert [t["role"] for t in report["targets"]] == ["target", "baseline"]
     assert report["results"] and {r["verdict"] for r in report["results"]} == {"same"}
     assert (tmp_path / "report.md").exists()
