@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.fuzz_run import FuzzConfig, fuzz
+from harness.fuzz.differential import FuzzConfig, fuzz
 from harness.targets import parse_target
 
 

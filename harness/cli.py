@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_obs = sub.add_parser("observe", help="run scenarios once on one target, print observations")
     p_obs.add_argument("--target", default="stdlib", metavar="SPEC")
     p_obs.add_argument("--select", action="append", default=[], metavar="GLOB")
-    from harness.fuzz_cli import add_fuzz_parser, add_replay_parser
+    from harness.fuzz.cli import add_fuzz_parser, add_replay_parser
 
     add_fuzz_parser(sub)
     add_replay_parser(sub)
@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "observe":
             return cmd_observe(args)
         if args.command in ("fuzz", "replay"):
-            from harness import fuzz_cli
+            from harness.fuzz import cli as fuzz_cli
 
             return fuzz_cli.cmd_fuzz(args) if args.command == "fuzz" else fuzz_cli.cmd_replay(args)
         raise UsageError(f"unknown command {args.command!r}")

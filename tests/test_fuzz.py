@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from harness import fuzz
 from harness.fuzz import Case
-from harness.fuzz_handler import invalid_http
+from harness.fuzz.handler import invalid_http
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
@@ -128,7 +128,8 @@ def test_seeded_cases_cover_limits_pipelines_and_endings():
 
 
 def test_long_error_replies_are_explained_by_their_digest():
-    from harness.fuzz_run import DEVIATIONS, observation
+    from harness.fuzz.explain import DEVIATIONS
+    from harness.fuzz.judge import observation
 
     page = "<!DOCTYPE HTML>\n" + "x" * 20000
     head = "HTTP/1.1 400 Bad request syntax ('aaa')\r\nConnection: close\r\n\r\n"
@@ -144,7 +145,8 @@ def test_long_error_replies_are_explained_by_their_digest():
 def test_reset_cut_error_replies_are_explained_by_their_first_line():
     # A reset (the server closed with request bytes unread) may cut the longer reply
     # short: the explanation then rests on the first line left after the error heads.
-    from harness.fuzz_run import DEVIATIONS, observation
+    from harness.fuzz.explain import DEVIATIONS
+    from harness.fuzz.judge import observation
 
     page = "<!DOCTYPE HTML>\n" + "x" * 20000
     head = "HTTP/1.1 400 Bad request syntax ('aaa')\r\nConnection: close\r\n\r\n"
@@ -162,7 +164,7 @@ def test_reset_cut_error_replies_are_explained_by_their_first_line():
 
 
 def test_pipelined_http09_echoes_are_explained_only_when_just_headers_differ():
-    from harness.fuzz_run import DEVIATIONS
+    from harness.fuzz.explain import DEVIATIONS
 
     head = "HTTP/1.1 200 OK\r\nContent-Length: 98\r\n\r\n"
 

@@ -5,16 +5,20 @@ agent's module substitution makes them run on every target unchanged. Stdlib-onl
 Python 3.9-compatible.
 
 One server lives for a whole fuzz run and serves many cases at once, so what the server did
-is kept per connection, keyed by the client's port (a queue per port, in connection
-order, since the kernel reuses ports quickly): what the handler thread wrote to
-``sys.stderr`` (log lines, ``handle_error`` tracebacks) and the exceptions
-``handle_error`` saw. ``server.take_records(keys)`` hands them to the harness (through the
-agent's ``exec`` op) once each connection's thread has finished.
+is kept per connection, keyed by the client's port or, over Unix sockets, by the name the
+client bound (a queue per key, in connection order, since the kernel reuses ports
+quickly): what the handler thread wrote to ``sys.stderr`` (log lines, ``handle_error``
+tracebacks) and the exceptions ``handle_error`` saw. ``take_records_to`` hands them to the
+harness (a named operation, called through the agent's ``call`` command) once each
+connection's thread has finished; the servers also have the operations of
+``harness.agent_batch.FuzzOps`` (batch mode).
 
 - ``FuzzHTTPServer`` + ``ParsedEcho``: an HTTP/1.1 handler that replies with what it parsed
-  (command, path, version, headers, the body it read).
-- ``FuzzTCPServer`` + ``LineEcho``: a line-echo stream handler.
-- ``FuzzUDPServer`` + ``DatagramEcho``: echoes each datagram with its length.
+  (command, path, version, headers, the body it read); the ``http-files``, ``http-cgi``
+  and ``http-errors`` handlers are in ``scenarios.handlers.fuzz_site``.
+- ``FuzzTCPServer`` / ``FuzzUnixStreamServer`` + ``LineEcho``: a line-echo stream handler.
+- ``FuzzUDPServer`` / ``FuzzUnixDatagramServer`` + ``DatagramEcho``: echoes each datagram
+  with its length.
 """
 
 import http.server
@@ -22,6 +26,8 @@ import json
 import socketserver
 import sys
 import threading
+
+from harness.agent_batch import FuzzOps
 
 _local = threading.local()
 
@@ -52,12 +58,16 @@ if not isinstance(sys.stderr, _StderrRouter):
 
 
 def _key(client_address):
+    """A client's record key: its port, or the name a Unix client bound (without the
+    abstract namespace's leading NUL)."""
     if isinstance(client_address, tuple) and len(client_address) >= 2:
         return str(client_address[1])
-    return str(client_address)
+    if isinstance(client_address, bytes):
+        client_address = client_address.decode("latin-1")
+    return str(client_address).lstrip("\0")
 
 
-class RecordingMixIn:
+class RecordingMixIn(FuzzOps):
     """Keeps, per client port, what the server did for each connection on that port.
 
     The kernel may give a client port to a new connection as soon as the last one on it
@@ -73,6 +83,10 @@ class RecordingMixIn:
         self._records_changed = threading.Condition()
         self._opened = {}
         super().__init__(*args, **kwargs)
+
+    def record_key(self, client_address):
+        """The key of the records of ``client_address`` (``take_records`` takes keys)."""
+        return _key(client_address)
 
     def record_open(self, client_address):
         """Queue a new record for a connection (or a datagram) from ``client_address``."""
@@ -205,9 +219,16 @@ class FuzzTCPServer(_ThreadedRecording, socketserver.ThreadingTCPServer):
     allow_reuse_address = True
 
 
-class FuzzUDPServer(RecordingMixIn, socketserver.UDPServer):
-    """The target's UDPServer, recording per client port: a case's datagrams all come
-    from one port (held until its record is taken), so they share one record."""
+class FuzzUnixStreamServer(_ThreadedRecording, socketserver.ThreadingUnixStreamServer):
+    """The target's ThreadingUnixStreamServer, recording per connection (clients bind a
+    name of their own, which is the key)."""
+
+    daemon_threads = True
+
+
+class _DatagramRecording(RecordingMixIn):
+    """Records per client: a case's datagrams all come from one client socket (held
+    until its record is taken), so they share one record."""
 
     def process_request(self, request, client_address):
         with self._records_changed:
@@ -222,6 +243,14 @@ class FuzzUDPServer(RecordingMixIn, socketserver.UDPServer):
             super().process_request(request, client_address)
         finally:
             self.record_close(record)
+
+
+class FuzzUDPServer(_DatagramRecording, socketserver.UDPServer):
+    """The target's UDPServer, recording per client port."""
+
+
+class FuzzUnixDatagramServer(_DatagramRecording, socketserver.UnixDatagramServer):
+    """The target's UnixDatagramServer, recording per client name."""
 
 
 def _short(value, limit=200):

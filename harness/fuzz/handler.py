@@ -1,32 +1,31 @@
 """Fuzz a user's own handler: ``python -m harness fuzz --handler MODULE:CLASS --server CLS``.
 
 The handler runs in the chosen server class (stdlib target unless ``--target`` says
-otherwise) in one server process, instrumented, serving forever. Hypothesis draws cases
-(HTTP requests for ``BaseHTTPRequestHandler`` subclasses, stream bytes or datagrams
-otherwise) and sends them one at a time. After each case the fuzzer looks for:
+otherwise) in one server process, instrumented, serving forever, over the transport the
+server class implies (or ``--transport``). Hypothesis draws cases (HTTP requests for
+``BaseHTTPRequestHandler`` subclasses, stream bytes or datagrams otherwise) and sends
+them one at a time. After each case the fuzzer looks for:
 
 - ``exception``: ``handle_error`` was called (an uncaught exception in the handler);
 - ``crash``: the server process died;
-- ``unresponsive``: the server did not even accept the connection (a synchronous server
+- ``unresponsive``: the server did not even take the connection (a synchronous server
   stuck in an earlier request, or a dead serve loop);
 - ``hang``: the handler had not finished a second after the client was done;
 - ``fd-leak``, ``thread-leak``, ``child-leak``: the process holds more file descriptors,
-  threads or live children after the case than before it (psutil samples via
-  ``AgentProcess.sample``, after letting finished threads and children go);
+  threads or live children after the case than before it (psutil samples, after letting
+  finished threads and children go);
 - ``invalid-http``: for HTTP handlers, a reply to a well-formed HTTP/1.x request that h11
   (a strict HTTP/1.1 parser) rejects.
 
-Each new kind of finding fails the hypothesis example, so it is shrunk to a minimal case,
-confirmed once more, and saved as a reproducer that ``python -m harness replay`` runs again
-(exit 1 while the defect is there). After a crash, hang or unresponsive server the server
-process is started afresh, so fuzzing goes on.
+Each new kind of finding fails the hypothesis example (``harness.fuzz.driver``), so it is
+shrunk to a minimal case, confirmed once more, and saved as a reproducer that ``python -m
+harness replay`` runs again (exit 1 while the defect is there). After a crash, hang or
+unresponsive server the server process is started afresh, so fuzzing goes on.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,25 +33,30 @@ from typing import Any
 
 import trio
 
-from harness.errors import HarnessError
-from harness.fuzz import Case, cases
-from harness.fuzz_run import FuzzServer, TimeUp, nothing_found_row, run_hypothesis, save_reproducer
-from harness.reports import json_report, markdown
+from harness.agent_batch import USER_SERVER
+from harness.errors import UsageError
+from harness.fuzz import reproducers
+from harness.fuzz.case import Case
+from harness.fuzz.driver import Driver, Failure
+from harness.fuzz.servers import TRANSPORTS, FuzzServer, Transport
+from harness.fuzz.strategies import cases
 from harness.scenario import ServerSpec
 from harness.targets import PROJECT_ROOT, Target, parse_target
 
-KINDS = (
-    "exception",
-    "crash",
-    "unresponsive",
-    "hang",
-    "fd-leak",
-    "thread-leak",
-    "child-leak",
-    "invalid-http",
-)
+KINDS = ("exception", "crash", "unresponsive", "hang", "fd-leak", "thread-leak", "child-leak")
+KINDS += ("invalid-http",)
 _CONNECTION_LOST = {"BrokenPipeError", "ConnectionResetError", "ConnectionAbortedError"}
 _H11_METHODS = {b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH"}
+
+
+def implied_transport(server: str) -> str:
+    """The transport a server class's name implies (``ThreadingUnixStreamServer``:
+    ``unix``, ``UDPServer``: ``udp``, ...); ``tcp`` for anything else."""
+    name = server.rsplit(":", 1)[-1]
+    datagram = "UDP" in name or "Datagram" in name
+    if "Unix" in name:
+        return "unix-datagram" if datagram else "unix"
+    return "udp" if datagram else "tcp"
 
 
 @dataclasses.dataclass
@@ -62,8 +66,10 @@ class HandlerFuzzConfig:
     handler: str
     server: str
     target: Target = dataclasses.field(default_factory=lambda: parse_target("stdlib"))
+    transport: str | None = None
     duration: float | None = 30.0
     max_examples: int | None = None
+    max_cases: int | None = None
     seed: int = 0
     report_dir: Path = PROJECT_ROOT / "reports" / "fuzz"
     idle: float = 0.3
@@ -71,9 +77,32 @@ class HandlerFuzzConfig:
     shrink_seconds: float = 20.0
     max_findings: int = 8
 
+    def __post_init__(self) -> None:
+        implied = implied_transport(self.server)
+        self.transport = self.transport or implied
+        if self.transport not in TRANSPORTS:
+            raise UsageError(f"--transport={self.transport}: use one of {', '.join(TRANSPORTS)}")
+        if TRANSPORTS[self.transport].datagram != TRANSPORTS[implied].datagram:
+            kind = "datagram" if TRANSPORTS[implied].datagram else "stream"
+            raise UsageError(f"--transport={self.transport}: {self.server} is a {kind} server")
+
     def spec(self) -> ServerSpec:
-        """The server the handler runs in."""
-        return ServerSpec(self.server, self.handler, instrument=True)
+        """The server the handler runs in: the user's class with the fuzzer's named
+        operations (``harness.agent_batch.UserServer``), bound for the transport."""
+        transport = TRANSPORTS[self.transport or "tcp"]
+        attrs: dict[str, Any] = {}
+        if transport.family != TRANSPORTS[implied_transport(self.server)].family:
+            # A TCP class over IPv6 or a Unix socket (or the other way round): the class
+            # attribute the server's socket is made from.
+            attrs["address_family"] = int(transport.family)
+        return ServerSpec(
+            "harness.agent_batch:UserServer",
+            self.handler,
+            family=transport.agent_family,
+            server_attrs=attrs,
+            instrument=True,
+            env={USER_SERVER: self.server},
+        )
 
 
 @dataclasses.dataclass
@@ -107,8 +136,7 @@ def invalid_http(request: bytes, reply: bytes, closed: bool) -> str | None:
     """
     import h11
 
-    line = request.split(b"\n", 1)[0].rstrip(b"\r")
-    words = line.split(b" ")
+    words = request.split(b"\n", 1)[0].rstrip(b"\r").split(b" ")
     if len(words) != 3 or words[0] not in _H11_METHODS:
         return None
     if words[2] not in (b"HTTP/1.0", b"HTTP/1.1") or not words[1].startswith(b"/"):
@@ -131,8 +159,8 @@ def invalid_http(request: bytes, reply: bytes, closed: bool) -> str | None:
         return f"h11: {exc}"
 
 
-class _Found(AssertionError):
-    pass
+def _signature(kind: str, detail: str) -> str:
+    return kind if kind != "exception" else f"{kind}:{detail.split(':', 1)[0]}"
 
 
 class HandlerFuzzer:
@@ -142,20 +170,22 @@ class HandlerFuzzer:
         self.config = config
         self.log = log or (lambda line: None)
         self.outcome = HandlerOutcome()
-        self.server = FuzzServer(config.target, "stream", config.idle, spec=config.spec())
+        self.transport: Transport = TRANSPORTS[config.transport or "tcp"]
+        self.server = FuzzServer(
+            config.target, "stream", self.transport, config.idle, spec=config.spec()
+        )
+        self.nursery: trio.Nursery | None = None
         self._base: dict[str, int] = {}
         self._first: dict[str, int] = {}
-        self._known: set[str] = set()
-        self._last: tuple[Case, str, str] | None = None
-        self._shrink_started: float | None = None
-        self._deadline = float("inf")
         self._started = 0.0
         self._last_progress = 0.0
         self._expected = self._seen_done = self._scan_index = 0
 
-    async def _start(self, nursery: trio.Nursery) -> None:
+    async def start(self) -> None:
+        """Start (or restart) the server process; the resource baseline from there."""
+        assert self.nursery is not None
         if self.server.agent is None:
-            await self.server.start(nursery)
+            await self.server.start(self.nursery)
         else:
             await self.server.restart()
         self.outcome.python = self.server.python
@@ -163,6 +193,13 @@ class HandlerFuzzer:
         self._base = await self._settled(None)
         if not self._first:
             self._first = dict(self._base)
+
+    async def describe(self) -> None:
+        """Ask the server what it is (HTTP handler, datagram server), for the strategy."""
+        what = await self.server.call("fuzz_describe", timeout=10.0)
+        self.outcome.family = (
+            "datagram" if what["datagram"] else "http" if what["http"] else "stream"
+        )
 
     async def _settled(self, base: dict[str, int] | None, timeout: float = 0.3) -> dict[str, int]:
         """A sample, taken once threads/fds/children are back to ``base`` or after timeout."""
@@ -202,7 +239,7 @@ class HandlerFuzzer:
         """Run one case; ``(kind, detail)`` of what went wrong, or None."""
         server = self.server
         if server.agent is None or not server.agent.alive():
-            await self._start(self._nursery)
+            await self.start()
         agent = server.agent
         assert agent is not None
         self._scan()
@@ -211,17 +248,13 @@ class HandlerFuzzer:
             self._scan_index = 0
         start = len(agent.events)
         self._expected += len(case.datagrams) if case.family == "datagram" else 1
-        results = await server.run([case])
+        result = (await server.run([case]))[0]
         self.outcome.cases += 1
-        result = results[0]
         state = result.get("server", {})
         if server.agent is not agent:  # FuzzServer.run restarted it
             self._base = await self._settled(None)
             if state.get("unresponsive"):
                 return ("unresponsive", "the server stopped answering")
-            return ("crash", "the server process died")
-        if not agent.alive():
-            await self._start(self._nursery)
             return ("crash", "the server process died")
         # Let the handler finish: one shutdown_request per request (datagram servers too),
         # counted over the whole run, so a late event of the case before cannot count.
@@ -229,18 +262,17 @@ class HandlerFuzzer:
         events = agent.events[start:]
         errors = [e for e in events if e.get("ev") == "handle_error"]
         if not agent.alive():
-            await self._start(self._nursery)
+            await self.start()
             return ("crash", "the server process died")
         if case.end in ("close", "reset"):
             # The client left without reading: the stdlib itself reports the lost
             # connection through handle_error (BrokenPipeError, ConnectionResetError).
             errors = [e for e in errors if e.get("type") not in _CONNECTION_LOST]
         if errors:
-            first = errors[0]
-            return ("exception", f"{first.get('type')}: {first.get('message', '')}")
+            return ("exception", f"{errors[0].get('type')}: {errors[0].get('message', '')}")
         if not done:
             accepted = any(e.get("ev") in ("verify_request", "process_request") for e in events)
-            await self._start(self._nursery)
+            await self.start()
             if accepted:
                 return ("hang", f"the handler had not finished {self.config.hang_after:g} s later")
             return ("unresponsive", "the server did not take the connection")
@@ -261,61 +293,33 @@ class HandlerFuzzer:
                 return (kind, detail)
         return None
 
-    def _check(self, case: Case) -> None:
+    async def check(self, case: Case, failing: Failure | None) -> Failure | None:
+        """The hypothesis check: run one case; a failure for a defect."""
+        found = await self.detect(case)
         now = time.monotonic()
-        if self._shrink_started is not None:
-            if now - self._shrink_started > self.config.shrink_seconds and self._last:
-                if case == self._last[0]:
-                    raise _Found(self._last[1])
-                return
-        elif now > self._deadline:
-            raise TimeUp()
-        found = trio.from_thread.run(self.detect, case)
         if now - self._last_progress > 2.0:
             self._last_progress = now
-            elapsed = now - self._started
             self.log(
-                f"[{elapsed:6.1f}s] {self.outcome.cases} cases, "
+                f"[{now - self._started:6.1f}s] {self.outcome.cases} cases, "
                 f"{len(self.outcome.findings)} finding(s)"
             )
         if found is None:
-            return
-        kind, detail = found
-        sig = kind if kind != "exception" else f"{kind}:{detail.split(':', 1)[0]}"
-        if sig in self._known:
-            return
-        if self._shrink_started is None:
-            self._shrink_started = time.monotonic()
-        self._last = (case, kind, detail)
-        raise _Found(kind)
+            return None
+        return Failure(case, _signature(*found), found)
 
-    def _hypothesis_run(self, examples: int, run_seed: int, reuse: bool) -> None:
-        family = "http-valid" if self.outcome.family == "http" else self.outcome.family
-        run_hypothesis(
-            cases(family, allow_open=False),
-            self._check,
-            examples=examples,
-            run_seed=run_seed,
-            reuse=reuse,
-            report_dir=self.config.report_dir,
-            digest=f"harness-handler-{self.config.handler}-{self.config.server}",
-        )
-
-    async def _settle_finding(self) -> None:
-        assert self._last is not None
-        case, kind, detail = self._last
-        self._last = None
-        self._shrink_started = None
-        sig = kind if kind != "exception" else f"{kind}:{detail.split(':', 1)[0]}"
-        self._known.add(sig)
+    async def settle(self, failure: Failure, spent: float) -> list[str]:
+        """Confirm a finding once more and save it."""
+        case, (kind, detail) = failure.example, failure.detail
         again = await self.detect(case)
         confirmed = again is not None and again[0] == kind
         finding = HandlerFinding(kind, detail, case, confirmed=confirmed)
-        finding.path = save_reproducer(
+        finding.path = reproducers.save(
             self.config.report_dir,
             case,
             kind="handler",
             seed=self.config.seed,
+            mode="sockets",
+            transport=self.transport.name,
             targets={"target": self.config.target.spec_string()},
             verdict="fails" if confirmed else "flaky",
             detail={
@@ -327,40 +331,33 @@ class HandlerFuzzer:
         )
         self.outcome.findings.append(finding)
         self.log(f"found {kind}: {detail} ({case.describe()}) -> {finding.path}")
+        return []
 
     async def run(self) -> HandlerOutcome:
         """The whole run: start the server, fuzz within the budget, stop it."""
         config = self.config
         self._started = time.monotonic()
-        if config.duration is not None:
-            self._deadline = self._started + config.duration
         async with trio.open_nursery() as nursery:
-            self._nursery = nursery
+            self.nursery = nursery
             try:
-                await self._start(nursery)
-                await self._detect_family()
-                chunk, left = 0, config.max_examples
-                while len(self.outcome.findings) < config.max_findings:
-                    if time.monotonic() > self._deadline or (left is not None and left <= 0):
-                        break
-                    size = 100_000 if left is None else left
-                    before = self.outcome.cases
-                    try:
-                        await trio.to_thread.run_sync(
-                            self._hypothesis_run, size, config.seed * 100_003 + chunk, chunk == 0
-                        )
-                    except _Found:
-                        pass
-                    except TimeUp:
-                        break
-                    except Exception as exc:
-                        if self._last is None:
-                            raise HarnessError(f"hypothesis failed: {exc!r}") from exc
-                    if self._last is not None:
-                        await self._settle_finding()
-                    chunk += 1
-                    if left is not None:
-                        left -= max(1, self.outcome.cases - before)
+                await self.start()
+                await self.describe()
+                family = {"http": "http-valid"}.get(self.outcome.family, self.outcome.family)
+                driver = Driver(
+                    cases(family, allow_open=False),
+                    digest=f"harness-handler-{config.handler}-{config.server}",
+                    seed=config.seed,
+                    report_dir=config.report_dir,
+                    shrink_seconds=config.shrink_seconds,
+                    max_findings=config.max_findings,
+                    max_examples=config.max_examples,
+                    exhausted=lambda: (
+                        config.max_cases is not None and self.outcome.cases >= config.max_cases
+                    ),
+                )
+                if config.duration is not None:
+                    driver.deadline = self._started + config.duration
+                await driver.run(self.check, self.settle)
                 end = await self._settled(self._first)
                 self.outcome.resources = {
                     k: {"start": self._first.get(k), "end": end.get(k)}
@@ -372,103 +369,9 @@ class HandlerFuzzer:
         self.outcome.seconds = time.monotonic() - self._started
         return self.outcome
 
-    async def _detect_family(self) -> None:
-        if self.config.spec().datagram:
-            self.outcome.family = "datagram"
-            return
-        value = await self.server._exec(
-            "import http.server\n"
-            "result = issubclass(server.RequestHandlerClass, http.server.BaseHTTPRequestHandler)",
-            10.0,
-        )
-        self.outcome.family = "http" if value else "stream"
-
 
 def fuzz_handler(
     config: HandlerFuzzConfig, log: Callable[[str], None] | None = None
 ) -> HandlerOutcome:
     """Fuzz a handler (blocking); see ``HandlerFuzzer``."""
     return trio.run(HandlerFuzzer(config, log).run)
-
-
-def write_report(config: HandlerFuzzConfig, outcome: HandlerOutcome, duration: float) -> Path:
-    """``report.json`` (schema 1) and ``report.md`` for a handler-fuzzing run."""
-    rows = []
-    for finding in outcome.findings:
-        rows.append(
-            {
-                "scenario": f"fuzz/handler/{finding.case.key()}",
-                "description": f"{finding.kind}: {finding.case.describe()}",
-                "target": config.target.name,
-                "verdict": "fails" if finding.confirmed else "flaky",
-                "duration_s": 0.0,
-                "diff": "",
-                "reason": f"{finding.kind}: {finding.detail}",
-                "differing_keys": [],
-                "violations": [f"{finding.kind}: {finding.detail}"],
-                "reproducer": f"python -m harness replay {finding.path}",
-                "python": outcome.python,
-                "observation": None,
-            }
-        )
-    if not rows:
-        rows.append(
-            nothing_found_row(
-                "fuzz/handler/all",
-                f"{outcome.cases} fuzzed cases against {config.handler}",
-                config.target.name,
-                outcome.seconds,
-                outcome.python,
-            )
-        )
-    targets = [dict(config.target.describe(), role="target")]
-    extra = {
-        "fuzz": {
-            "handler": config.handler,
-            "server": config.server,
-            "family": outcome.family,
-            "cases": outcome.cases,
-            "seed": config.seed,
-            "resources": outcome.resources,
-            "findings": [
-                {"kind": f.kind, "detail": f.detail, "reproducer": str(f.path)}
-                for f in outcome.findings
-            ],
-        }
-    }
-    report = json_report.build(rows, targets, sys.argv, duration, extra)
-    path = json_report.write(report, config.report_dir)
-    markdown.write(report, config.report_dir)
-    return path
-
-
-def replay_handler(data: dict[str, Any], target: Target | None = None) -> bool:
-    """Run a saved handler case again; True when the same kind of defect shows."""
-    config = HandlerFuzzConfig(
-        handler=data["handler"],
-        server=data["server"],
-        target=target or parse_target(data.get("targets", {}).get("target", "stdlib")),
-        duration=None,
-    )
-    fuzzer = HandlerFuzzer(config)
-    case: Case = data["case_object"]
-
-    async def main() -> tuple[str, str] | None:
-        async with trio.open_nursery() as nursery:
-            fuzzer._nursery = nursery
-            try:
-                await fuzzer._start(nursery)
-                await fuzzer._detect_family()
-                return await fuzzer.detect(case)
-            finally:
-                await fuzzer.server.stop()
-                nursery.cancel_scope.cancel()
-        return None
-
-    found = trio.run(main)
-    if found is None:
-        print("no defect")
-        return False
-    print(f"{found[0]}: {found[1]}")
-    print(json.dumps({"expected": data.get("finding")}))
-    return found[0] == data.get("finding")

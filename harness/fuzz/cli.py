@@ -3,6 +3,9 @@
 Exit status as for ``run``: 0 nothing found (or only explained differences), 1 a
 difference or a handler defect was found (or a replayed case still shows one), 2 bad usage,
 3 the harness failed (or left processes behind).
+
+This module imports the fuzzer only when a command runs, so that building the parser
+costs nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ from harness.reports import json_report, markdown, report_dir_argument
 from harness.targets import PROJECT_ROOT, Target, parse_target
 
 DEFAULT_REPORT_DIR = PROJECT_ROOT / "reports" / "fuzz"
-FAMILIES = ("http", "stream", "datagram")  # as harness.fuzz.FAMILIES, without importing it
+#: ``harness.fuzz.case.FAMILY_CHOICES`` and ``harness.fuzz.servers.TRANSPORTS`` (a test
+#: checks that they agree), spelled out so that the parser imports neither.
+FAMILIES = ("http", "http-parser", "http-files", "http-errors", "http-cgi", "stream", "datagram")
+TRANSPORTS = ("tcp", "tcp6", "udp", "unix", "unix-datagram")
 
 
 def add_fuzz_parser(sub: Any) -> None:
@@ -27,10 +33,38 @@ def add_fuzz_parser(sub: Any) -> None:
     p = sub.add_parser("fuzz", help="differential fuzzing (or fuzz your own handler)")
     p.add_argument("--target", default="reference", metavar="SPEC")
     p.add_argument("--baseline", default="stdlib", metavar="SPEC")
-    p.add_argument("--family", default="http", choices=FAMILIES)
+    p.add_argument(
+        "--family",
+        default="http",
+        choices=FAMILIES,
+        help="what to fuzz; http is every http-* family, mixed (default)",
+    )
+    p.add_argument(
+        "--transport",
+        choices=TRANSPORTS,
+        default=None,
+        help="how clients connect (default: tcp, udp for datagrams; with --handler, what "
+        "the server class implies); http families: tcp or tcp6",
+    )
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--duration", type=float, default=None, metavar="S")
-    budget.add_argument("--max-examples", type=int, default=None, metavar="N")
+    budget.add_argument("--duration", type=float, default=None, metavar="S", help="default 30")
+    budget.add_argument(
+        "--max-cases",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop after about N cases, counted as the progress line counts them (a "
+        "finding's minimizing and confirming runs a few more)",
+    )
+    budget.add_argument(
+        "--max-examples",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop after N hypothesis examples; in differential fuzzing an example is one "
+        "drawn case plus the cases derived from it (about 250 in socket mode, 1000 in "
+        "batch mode, fewer for http-cgi), in handler fuzzing one case",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--report-dir", type=report_dir_argument, default=DEFAULT_REPORT_DIR)
     p.add_argument("--batch", action="store_true", help="feed cases in-process over socketpairs")
@@ -44,7 +78,7 @@ def add_fuzz_parser(sub: Any) -> None:
 
 def add_replay_parser(sub: Any) -> None:
     """The ``replay`` subcommand's arguments."""
-    p = sub.add_parser("replay", help="run a saved fuzz reproducer again")
+    p = sub.add_parser("replay", help="run a saved fuzz reproducer again (in its mode)")
     p.add_argument("file", type=Path)
     p.add_argument("--target", action="append", default=[], metavar="SPEC")
     p.add_argument("--baseline", default=None, metavar="SPEC")
@@ -58,12 +92,37 @@ def _log(quiet: bool) -> Any:
     return log
 
 
-def _exit_for_leftovers() -> int | None:
+def _exit_status(found: bool) -> int:
     left = leftovers()
     if left["live"] or left["zombies"]:
         print(f"harness error: processes left behind: {left}", file=sys.stderr)
         return 3
-    return None
+    return 1 if found else 0
+
+
+def _write_report(
+    rows: list[dict[str, Any]],
+    targets: list[Target],
+    started: float,
+    extra: dict[str, Any],
+    report_dir: Path,
+) -> Path:
+    described = [dict(t.describe(), role=role) for t, role in zip(targets, ("target", "baseline"))]
+    report = json_report.build(rows, described, sys.argv, time.monotonic() - started, extra)
+    path = json_report.write(report, report_dir)
+    markdown.write(report, report_dir)
+    return path
+
+
+def _nothing_found_row(
+    scenario: str, description: str, target: str, seconds: float, python: Any
+) -> dict[str, Any]:
+    """The report row of a fuzz run that found nothing (schema of ``report.json``)."""
+    from harness.engine import Result
+
+    row = Result(scenario, target, "same", round(seconds, 3), python=list(python or [])).to_json()
+    row["description"] = description
+    return row
 
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
@@ -72,17 +131,19 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         return _cmd_fuzz_handler(args)
     if args.server:
         raise UsageError("--server is only used with --handler MODULE:CLASS")
-    from harness.fuzz_run import FuzzConfig, fuzz, nothing_found_row
+    from harness.fuzz.differential import FuzzConfig, fuzz
 
     duration = args.duration
-    if duration is None and args.max_examples is None:
+    if duration is None and args.max_examples is None and args.max_cases is None:
         duration = 30.0
     config = FuzzConfig(
         target=parse_target(args.target),
         baseline=parse_target(args.baseline),
         family=args.family,
+        transport=args.transport,
         duration=duration,
         max_examples=args.max_examples,
+        max_cases=args.max_cases,
         seed=args.seed,
         report_dir=args.report_dir,
         batch=args.batch,
@@ -92,36 +153,40 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         quiet=args.quiet,
     )
     log = _log(args.quiet)
-    mode = "batch (in-process socketpairs)" if config.batch else "real loopback sockets"
-    budget = f"{duration:g} s" if duration is not None else f"{args.max_examples} examples"
+    if duration is not None:
+        budget = f"{duration:g} s"
+    elif args.max_cases is not None:
+        budget = f"{args.max_cases} cases"
+    else:
+        budget = f"{args.max_examples} examples"
     log(
         f"fuzzing {config.family}: {config.target.name} against {config.baseline.name}, "
-        f"{budget}, seed {config.seed}, {mode}"
+        f"{budget}, seed {config.seed}, {config.mode}"
+        + (f" over {config.transport}" if config.transport else "")
     )
     started = time.monotonic()
     outcome = fuzz(config, log)
-    rows = []
-    for finding in outcome.findings + list(outcome.explained.values()):
-        rows.append(_row(config.family, finding, config.target.name, outcome.python))
+    rows = [
+        _row(f, config.target.name, outcome.python)
+        for f in outcome.findings + list(outcome.explained.values())
+    ]
     if not rows:
+        description = f"{outcome.cases} fuzzed cases, no difference"
         rows.append(
-            nothing_found_row(
+            _nothing_found_row(
                 f"fuzz/{config.family}/all",
-                f"{outcome.cases} fuzzed cases, no difference",
+                description,
                 config.target.name,
                 outcome.seconds,
                 outcome.python,
             )
         )
-    targets = [
-        dict(config.target.describe(), role="target"),
-        dict(config.baseline.describe(), role="baseline"),
-    ]
     extra = {
         "fuzz": {
             "family": config.family,
+            "transport": config.transport,
             "seed": config.seed,
-            "mode": "batch" if config.batch else "real",
+            "mode": config.mode,
             "cases": outcome.cases,
             "examples": outcome.examples,
             "cases_per_s": round(outcome.cases / outcome.seconds, 1) if outcome.seconds else 0,
@@ -129,20 +194,15 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
             "reproducers": [str(f.path) for f in outcome.findings if f.path],
         }
     }
-    report = json_report.build(rows, targets, sys.argv, time.monotonic() - started, extra)
-    path = json_report.write(report, config.report_dir)
-    markdown.write(report, config.report_dir)
-    _print_summary(outcome, path, config.family)
-    left = _exit_for_leftovers()
-    if left is not None:
-        return left
-    return 1 if outcome.findings else 0
+    path = _write_report(rows, [config.target, config.baseline], started, extra, config.report_dir)
+    _print_summary(outcome, path)
+    return _exit_status(bool(outcome.findings))
 
 
-def _row(family: str, finding: Any, target: str, python: list[int]) -> dict[str, Any]:
+def _row(finding: Any, target: str, python: list[int]) -> dict[str, Any]:
     replay = f"python -m harness replay {finding.path}" if finding.path else ""
     return {
-        "scenario": f"fuzz/{family}/{finding.case.key()}",
+        "scenario": f"fuzz/{finding.case.family}/{finding.case.key()}",
         "description": f"fuzzed case: {finding.case.describe()}",
         "target": target,
         "verdict": finding.verdict,
@@ -157,9 +217,9 @@ def _row(family: str, finding: Any, target: str, python: list[int]) -> dict[str,
     }
 
 
-def _print_summary(outcome: Any, path: Path, family: str) -> None:
+def _print_summary(outcome: Any, path: Path) -> None:
     for finding in outcome.findings:
-        print(f"\n== fuzz/{family}/{finding.case.key()}: {finding.verdict}")
+        print(f"\n== fuzz/{finding.case.family}/{finding.case.key()}: {finding.verdict}")
         print(f"   case: {finding.case.describe()}")
         if finding.reason:
             print(f"   {finding.reason}")
@@ -180,19 +240,20 @@ def _print_summary(outcome: Any, path: Path, family: str) -> None:
 
 
 def _cmd_fuzz_handler(args: argparse.Namespace) -> int:
-    from harness.fuzz_handler import HandlerFuzzConfig, fuzz_handler, write_report
+    from harness.fuzz.handler import HandlerFuzzConfig, fuzz_handler
 
     if args.server is None:
         raise UsageError("--handler needs --server SERVERCLASS (e.g. ThreadingTCPServer)")
     if ":" not in args.handler:
         raise UsageError(f"--handler={args.handler}: expected MODULE:CLASS")
-    duration = args.duration if args.duration is not None else 30.0
     config = HandlerFuzzConfig(
         handler=args.handler,
         server=args.server,
         target=parse_target(args.target if args.target != "reference" else "stdlib"),
-        duration=duration,
+        transport=args.transport,
+        duration=args.duration if args.duration is not None else 30.0,
         max_examples=args.max_examples,
+        max_cases=args.max_cases,
         seed=args.seed,
         report_dir=args.report_dir,
         idle=args.idle,
@@ -201,37 +262,69 @@ def _cmd_fuzz_handler(args: argparse.Namespace) -> int:
     )
     started = time.monotonic()
     outcome = fuzz_handler(config, _log(args.quiet))
-    path = write_report(config, outcome, time.monotonic() - started)
+    rows = [
+        {
+            "scenario": f"fuzz/handler/{finding.case.key()}",
+            "description": f"{finding.kind}: {finding.case.describe()}",
+            "target": config.target.name,
+            "verdict": "fails" if finding.confirmed else "flaky",
+            "duration_s": 0.0,
+            "diff": "",
+            "reason": f"{finding.kind}: {finding.detail}",
+            "differing_keys": [],
+            "violations": [f"{finding.kind}: {finding.detail}"],
+            "reproducer": f"python -m harness replay {finding.path}",
+            "python": outcome.python,
+            "observation": None,
+        }
+        for finding in outcome.findings
+    ]
+    if not rows:
+        description = f"{outcome.cases} fuzzed cases against {config.handler}"
+        rows.append(
+            _nothing_found_row(
+                "fuzz/handler/all", description, config.target.name, outcome.seconds, outcome.python
+            )
+        )
+    extra = {
+        "fuzz": {
+            "handler": config.handler,
+            "server": config.server,
+            "transport": config.transport,
+            "family": outcome.family,
+            "cases": outcome.cases,
+            "seed": config.seed,
+            "resources": outcome.resources,
+            "findings": [
+                {"kind": f.kind, "detail": f.detail, "reproducer": str(f.path)}
+                for f in outcome.findings
+            ],
+        }
+    }
+    path = _write_report(rows, [config.target], started, extra, config.report_dir)
     for finding in outcome.findings:
         print(f"\n== {finding.kind}: {finding.detail}")
         print(f"   case: {finding.case.describe()}")
         print(f"   reproduce: python -m harness replay {finding.path}")
     print(
-        f"\n{outcome.cases} cases in {outcome.seconds:.1f} s: "
+        f"\n{outcome.cases} cases in {outcome.seconds:.1f} s over {config.transport}: "
         f"{len(outcome.findings)} finding(s); resources {outcome.resources}"
     )
     print(f"report: {path}")
-    left = _exit_for_leftovers()
-    if left is not None:
-        return left
-    return 1 if outcome.findings else 0
+    return _exit_status(bool(outcome.findings))
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    """``replay``: run a saved reproducer again; 1 when the difference (or defect) is there."""
-    from harness.fuzz_run import load_reproducer, replay_differential
+    """``replay``: run a saved reproducer again, in the mode it was found in; 1 when the
+    difference (or defect) is still there."""
+    from harness.fuzz import reproducers
 
-    data = load_reproducer(args.file)
+    data = reproducers.load(args.file)
     targets: list[Target] = [parse_target(t) for t in args.target]
     baseline = parse_target(args.baseline) if args.baseline else None
     if data.get("kind") == "handler":
-        from harness.fuzz_handler import replay_handler
-
-        found = replay_handler(data, targets[0] if targets else None)
+        found = reproducers.replay_handler(data, targets[0] if targets else None)
     else:
-        found = replay_differential(data, targets or None, baseline)
-    left = _exit_for_leftovers()
-    if left is not None:
-        return left
+        found = reproducers.replay_differential(data, targets or None, baseline)
     print("still there" if found else "gone")
-    return 1 if found else 0
+    return _exit_status(found)

@@ -1,0 +1,472 @@
+"""The differential fuzzer: the same cases to a target's and a baseline's servers, compared.
+
+How a run goes: each concrete family of the run (``http`` is four of them) gets a pair of
+long-lived servers, the baseline's and the target's (``harness.fuzz.servers``). A
+hypothesis example is a *template* (a drawn case and a seed, ``harness.fuzz.case``),
+which ``derive`` expands into a few hundred distinct cases. The cases go to both servers
+in chunks, two chunks in flight, so that the servers already run the next chunk while the
+harness compares the last (``judge``: equal raw results, then equal normalized
+observations; a key-by-key diff only when they are not). A difference that an active
+deviation explains (``explain``) is noted as ``explained`` and fuzzing goes on; one not
+seen before (by its signature: the differing keys and both status lines) fails the
+example, and hypothesis shrinks the template (``harness.fuzz.driver``; the case that
+failed is tried first, so a step that keeps it costs one case). The case it ends with is
+then minimized by delta debugging on its bytes (``minimize``), run twice more (a
+difference that repeats is ``differs``, else ``flaky``) and saved as a reproducer.
+
+Resource handling: ``Fuzzer.run`` owns the server processes and stops them (process
+groups killed, reaped, directories removed) whatever happens.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from harness.compare import readable_diff
+from harness.errors import UsageError
+from harness.fuzz import reproducers
+from harness.fuzz.case import (
+    FAMILY_CHOICES,
+    Case,
+    Template,
+    derive,
+    derive_iter,
+    family_members,
+    with_data,
+)
+from harness.fuzz.driver import Driver, Failure
+from harness.fuzz.explain import active_deviations, explain
+from harness.fuzz.judge import judge, observation, observed_differences, signature
+from harness.fuzz.servers import FuzzServer, transport_for
+from harness.fuzz.strategies import templates
+from harness.targets import PROJECT_ROOT, Target
+
+#: Seeded cases per template, real mode and batch mode: CGI cases fork and exec scripts.
+DERIVED = {
+    "http-parser": (250, 1000),
+    "http-files": (250, 1000),
+    "http-errors": (100, 400),
+    "http-cgi": (10, 20),
+    "stream": (250, 1000),
+    "datagram": (250, 1000),
+}
+
+
+@dataclasses.dataclass
+class FuzzConfig:
+    """What one ``python -m harness fuzz`` run does."""
+
+    target: Target
+    baseline: Target
+    family: str = "http"
+    transport: str | None = None
+    duration: float | None = 30.0
+    max_examples: int | None = None
+    max_cases: int | None = None
+    seed: int = 0
+    report_dir: Path = PROJECT_ROOT / "reports" / "fuzz"
+    batch: bool = False
+    idle: float = 0.5
+    shrink_seconds: float = 30.0
+    max_findings: int = 10
+    #: Seeded cases per hypothesis example, per concrete family; None: ``DERIVED``.
+    derived: dict[str, int] | None = None
+    #: Cases per round trip to the servers; None: by mode.
+    chunk: int | None = None
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILY_CHOICES:
+            raise UsageError(f"--family={self.family}: use one of {', '.join(FAMILY_CHOICES)}")
+        for family in family_members(self.family):
+            transport_for(family, self.transport)  # raises UsageError for a bad pair
+        if self.derived is None:
+            self.derived = {f: DERIVED[f][self.batch] for f in family_members(self.family)}
+        if self.chunk is None:
+            self.chunk = 200 if self.batch else 64
+        if self.duration is not None and self.duration <= 0:
+            raise UsageError(f"--duration={self.duration}: must be positive")
+        for name in ("max_examples", "max_cases"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UsageError(f"--{name.replace('_', '-')}={value}: must be 1 or more")
+        if self.target.name == self.baseline.name:
+            raise UsageError(
+                f"target and baseline are both named {self.target.name!r}: give name=..."
+            )
+
+    @property
+    def mode(self) -> str:
+        """``batch`` or ``sockets``: how the cases reach the servers."""
+        return "batch" if self.batch else "sockets"
+
+
+@dataclasses.dataclass
+class Finding:
+    """A difference found, shrunk and confirmed (or not)."""
+
+    case: Case
+    verdict: str  # differs | flaky | explained
+    keys: list[str]
+    diff: str
+    baseline_obs: dict[str, Any]
+    target_obs: dict[str, Any]
+    reason: str = ""
+    path: Path | None = None
+
+
+@dataclasses.dataclass
+class FuzzOutcome:
+    """What a fuzz run did."""
+
+    cases: int = 0
+    examples: int = 0
+    seconds: float = 0.0
+    findings: list[Finding] = dataclasses.field(default_factory=list)
+    explained: dict[str, Finding] = dataclasses.field(default_factory=dict)
+    python: list[int] = dataclasses.field(default_factory=list)
+    restarts: int = 0
+
+
+# A memo lookup's "not there" (a memo value may be None: no difference).
+_UNSEEN = object()
+
+
+class Fuzzer:
+    """Runs the differential fuzz loop of one ``FuzzConfig``."""
+
+    def __init__(self, config: FuzzConfig, log: Callable[[str], None] | None = None) -> None:
+        self.config = config
+        self.log = log or (lambda line: None)
+        self.outcome = FuzzOutcome()
+        self.active = active_deviations(config.target)
+        self.pairs: dict[str, tuple[FuzzServer, FuzzServer]] = {}
+        for family in family_members(config.family):
+            transport = transport_for(family, config.transport)
+            self.pairs[family] = (
+                FuzzServer(config.baseline, family, transport, config.idle),
+                FuzzServer(config.target, family, transport, config.idle),
+            )
+        self.driver = Driver(
+            templates(config.family, config.derived or {}, config.batch),
+            digest=f"harness-fuzz-{config.family}-{config.mode}",
+            seed=config.seed,
+            report_dir=config.report_dir,
+            shrink_seconds=config.shrink_seconds / 2,
+            max_findings=config.max_findings,
+            max_examples=config.max_examples,
+            exhausted=self._out_of_cases,
+        )
+        self._memo: dict[Case, Any] = {}
+        self._in_flight = 0
+        self._last_progress = 0.0
+        self._started = 0.0
+
+    def _out_of_cases(self) -> bool:
+        limit = self.config.max_cases
+        return limit is not None and self.outcome.cases + self._in_flight >= limit
+
+    # -- running cases --
+
+    async def _run_both(self, cases: list[Case]) -> tuple[list[Any], list[Any]]:
+        base_server, target_server = self.pairs[cases[0].family]
+        got: dict[str, list[dict[str, Any]]] = {}
+
+        async def side(name: str, server: FuzzServer) -> None:
+            got[name] = await server.run(cases, self.config.batch)
+
+        self._in_flight += len(cases)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(side, "base", base_server)
+                nursery.start_soon(side, "target", target_server)
+        finally:
+            self._in_flight -= len(cases)
+        self.outcome.cases += len(cases)
+        return got["base"], got["target"]
+
+    async def compare_cases(
+        self, cases: list[Case]
+    ) -> list[tuple[Case, dict[str, Any], dict[str, Any]]]:
+        """Run ``cases`` on both servers (always: the memo keeps verdicts, not
+        observations); ``(case, baseline obs, target obs)`` each."""
+        base_raws, target_raws = await self._run_both(cases)
+        return [
+            (case, observation(base_raw, case), observation(target_raw, case))
+            for case, base_raw, target_raw in zip(cases, base_raws, target_raws)
+        ]
+
+    async def find_difference(
+        self, cases: Iterable[Case], stop: bool = True, opened: list[Case] | None = None
+    ) -> tuple[Case, dict[str, Any], dict[str, Any], list[str]] | None:
+        """Run ``cases`` on both servers, in chunks, the next chunk running (and the one
+        after it being taken from ``cases``, which may be a generator) while the last one
+        is compared; the first new unexplained difference (explained ones are noted), or
+        None. With ``stop`` the cases after it are not run.
+
+        ``opened``: cases that stay open (each waits ``idle`` seconds); they run all at
+        once, first, beside the chunks (not counted in flight), and are compared last.
+        """
+        chunk = self.config.chunk or 64
+        seen: set[Case] = set()
+        source = iter(cases)
+        found: list[Any] = []
+        # Two chunks are in flight at a time, so that each server already has the next
+        # chunk while the harness collects and compares the last one.
+        send, receive = trio.open_memory_channel[Any](1)
+        in_flight = trio.Semaphore(2)
+
+        async def run_part(
+            part: list[Case], done: trio.Event, slot: list[Any], counted: bool = True
+        ) -> None:
+            try:
+                slot.extend(await self._run_both(part))
+            finally:
+                if counted:
+                    in_flight.release()
+                done.set()
+
+        opened = [c for c in opened or () if c not in self._memo]
+        seen.update(opened)
+        open_run: tuple[trio.Event, list[Any]] = (trio.Event(), [])
+
+        async def produce(nursery: trio.Nursery) -> None:
+            # A chunk, once started, runs to its end (a cancelled one would leave records
+            # of half-run connections in the servers): stopping means starting no more.
+            async with send:
+                if opened:
+                    nursery.start_soon(run_part, opened, *open_run, False)
+                more = True
+                while more and not (found and stop) and not self._out_of_cases():
+                    part: list[Case] = []
+                    while len(part) < chunk:
+                        case = next(source, None)
+                        if case is None:
+                            more = False
+                            break
+                        if case in seen:
+                            continue
+                        seen.add(case)
+                        known = self._memo.get(case, _UNSEEN)
+                        if known is not _UNSEEN:
+                            # The result travels with the message: the memo may be
+                            # cleared before the consumer gets to it.
+                            await send.send(([case], None, [known]))
+                        else:
+                            part.append(case)
+                    if part:
+                        await in_flight.acquire()
+                        done, slot = trio.Event(), []
+                        nursery.start_soon(run_part, part, done, slot)
+                        await send.send((part, done, slot))
+                if opened:
+                    await send.send((opened, *open_run))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(produce, nursery)
+            async with receive:
+                async for part, done, slot in receive:
+                    if done is None:
+                        results = slot
+                    else:
+                        await done.wait()
+                        if len(slot) != 2:
+                            continue  # the run failed; its error ends the nursery
+                        results = [judge(*row) for row in zip(part, *slot)]
+                        self._remember(part, results)
+                    for case, result in zip(part, results):
+                        if result is not None and self._note(case, *result):
+                            found.append((case, *result))
+            self._progress()
+        return found[0] if found else None
+
+    def _remember(self, cases: list[Case], results: list[Any]) -> None:
+        if len(self._memo) > 50_000:
+            self._memo.clear()
+        self._memo.update(zip(cases, results))
+
+    def _note(self, case: Case, base: dict[str, Any], got: dict[str, Any], keys: list[str]) -> bool:
+        """Whether a difference is new: not explained (those are noted) nor known."""
+        explaining = explain(case, base, got, keys, self.active)
+        if explaining:
+            issue = explaining[0].issue
+            if issue not in self.outcome.explained:
+                diff = readable_diff(base, got, self._names())
+                reason = "; ".join(d.describe() for d in explaining)
+                self.outcome.explained[issue] = Finding(
+                    case, "explained", keys, diff, base, got, reason
+                )
+            return False
+        return signature(keys, base, got) not in self.driver.known
+
+    def _progress(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_progress < 2.0:
+            return
+        self._last_progress = now
+        elapsed = now - self._started
+        rate = self.outcome.cases / elapsed if elapsed > 0 else 0.0
+        self.log(
+            f"[{elapsed:6.1f}s] {self.outcome.cases} cases ({rate:.0f}/s), "
+            f"{len(self.outcome.findings)} found, {len(self.outcome.explained)} explained"
+        )
+
+    def _names(self) -> tuple[str, str]:
+        return (self.config.baseline.name, self.config.target.name)
+
+    # -- the hypothesis check and what follows a failure --
+
+    async def check(self, template: Template, failing: Failure | None) -> Failure | None:
+        """Run a template's cases; a failure on a new difference. While shrinking, the
+        case that failed last is tried first (a step that keeps it costs one case)."""
+        cases: Iterable[Case] = derive_iter(template)
+        opened: list[Case] = []
+        if template.allow_open or failing is not None:
+            listed = derive(template)
+            # Open cases are few, and must start first.
+            opened = [c for c in listed if c.end == "open"]
+            listed = [c for c in listed if c.end != "open"]
+            if failing is not None and failing.detail[0] in listed:
+                listed.insert(0, failing.detail[0])
+            cases = listed
+        self.outcome.examples += 1
+        found = await self.find_difference(cases, True, opened)
+        if found is None:
+            return None
+        case, base, got, keys = found
+        return Failure(template, signature(keys, base, got), (case, keys, base, got))
+
+    def _unexplained(self, case: Case, base: dict[str, Any], got: dict[str, Any]) -> list[str]:
+        """The keys that differ, when no active deviation explains the difference; else
+        an empty list."""
+        keys = observed_differences(base, got)
+        if keys and not explain(case, base, got, keys, self.active):
+            return keys
+        return []
+
+    async def _still_differs(self, candidates: list[Case], wanted: str) -> list[bool]:
+        """For each candidate: does it show the unexplained difference ``wanted``?"""
+        out = []
+        for case, base, got in await self.compare_cases(candidates):
+            keys = self._unexplained(case, base, got)
+            out.append(bool(keys) and signature(keys, base, got) == wanted)
+        return out
+
+    async def minimize(self, case: Case, wanted: str, seconds: float) -> Case:
+        """Delta debugging on a found case's bytes (and its schedule): the smallest case
+        found within ``seconds`` that still shows the difference of signature ``wanted``.
+
+        First the plainest schedule (one send, half-close) is tried, then ``ddmin``:
+        remove each of n chunks of the bytes (n from 2 up to the length), keeping the
+        smallest removal that keeps the difference; a round's candidates run together,
+        ``chunk`` at a time.
+        """
+        deadline = time.monotonic() + seconds
+        plain = Case(case.family, case.data, datagrams=case.datagrams)
+        if plain != case and (await self._still_differs([plain], wanted))[0]:
+            case = plain
+        if case.family == "datagram":
+            return case
+        chunk = self.config.chunk or 64
+        granularity = 2
+        while len(case.data) >= 2 and time.monotonic() < deadline:
+            data = case.data
+            size = max(1, len(data) // granularity)
+            candidates = [
+                with_data(case, data[:start] + data[start + size :])
+                for start in range(0, len(data), size)
+            ]
+            smaller = []
+            for first in range(0, len(candidates), chunk):
+                part = candidates[first : first + chunk]
+                verdicts = await self._still_differs(part, wanted)
+                smaller = [c for c, ok in zip(part, verdicts) if ok]
+                if smaller or time.monotonic() > deadline:
+                    break
+            if smaller:
+                case = min(smaller, key=lambda c: len(c.data))
+                granularity = max(granularity - 1, 2)
+            elif size == 1:
+                break
+            else:
+                granularity = min(granularity * 2, len(data))
+        return case
+
+    async def settle(self, failure: Failure, spent: float) -> list[str]:
+        """Minimize the shrunk case's bytes, confirm it on its own twice, save it; the
+        signatures to know from now on.
+
+        Only a difference no deviation explains counts, on every rerun: a case whose
+        reruns show an explained difference, or none, is flaky, and is reported with
+        the last unexplained observation of it."""
+        case, keys, base, got = failure.detail
+        evidence = (case, base, got)
+        (_, base, got), *_ = await self.compare_cases([case])
+        first_keys = self._unexplained(case, base, got)
+        if first_keys:
+            evidence = (case, base, got)
+            wanted = signature(first_keys, base, got)
+            case = await self.minimize(case, wanted, max(1.0, self.config.shrink_seconds - spent))
+        repeats = 0
+        for _ in range(2):
+            (_, base, got), *_ = await self.compare_cases([case])
+            if self._unexplained(case, base, got):
+                repeats += 1
+                evidence = (case, base, got)
+        case, base, got = evidence
+        verdict, reason = "differs", ""
+        if repeats < 2:
+            verdict, reason = "flaky", f"the difference repeated {repeats} of 2 times on rerun"
+        keys = observed_differences(base, got) or keys
+        diff = readable_diff(base, got, self._names())
+        finding = Finding(case, verdict, keys, diff, base, got, reason)
+        finding.path = reproducers.save(
+            self.config.report_dir,
+            case,
+            kind="differential",
+            seed=self.config.seed,
+            mode=self.config.mode,
+            transport=self.pairs[case.family][0].transport.name,
+            targets={
+                "target": self.config.target.spec_string(),
+                "baseline": self.config.baseline.spec_string(),
+            },
+            verdict=verdict,
+            detail={"differing_keys": keys, "diff": diff, "baseline": base, "target": got},
+        )
+        self.outcome.findings.append(finding)
+        self.log(f"found ({verdict}): {case.describe()} -> {finding.path}")
+        return [signature(keys, base, got)]
+
+    async def run(self) -> FuzzOutcome:
+        """The whole run: start the servers, fuzz until the budget is spent, stop them."""
+        config = self.config
+        self._started = time.monotonic()
+        if config.duration is not None:
+            self.driver.deadline = self._started + config.duration
+        servers = [server for pair in self.pairs.values() for server in pair]
+        async with trio.open_nursery() as nursery:
+            try:
+                for server in servers:
+                    await server.start(nursery, serve=not config.batch)
+                self.outcome.python = servers[1].python
+                await self.driver.run(self.check, self.settle)
+            finally:
+                for server in servers:
+                    await server.stop()
+                nursery.cancel_scope.cancel()
+        self.outcome.seconds = time.monotonic() - self._started
+        self.outcome.restarts = sum(server.restarts for server in servers)
+        self._progress(force=True)
+        return self.outcome
+
+
+def fuzz(config: FuzzConfig, log: Callable[[str], None] | None = None) -> FuzzOutcome:
+    """Run a differential fuzz (blocking); see ``Fuzzer``."""
+    return trio.run(Fuzzer(config, log).run)

@@ -1,0 +1,232 @@
+"""The reference's intended differences, as a fuzz case shows them: data and recognisers.
+
+``DEVIATIONS`` lists, for each deviation of ``implementation.deviations`` that a fuzz case
+can show, a recogniser: given the case and the two normalized observations (baseline,
+target) and the keys where they differ, does this deviation account for the whole
+difference? ``explain`` is the one seam the fuzzers call: it returns the deviations that
+explain a difference (empty: not explained). A run uses the deviations its target
+declares active (``active_deviations``: the reference's, on the target's interpreter).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import operator
+import re
+import urllib.parse
+from collections.abc import Callable
+from typing import Any
+
+from harness.clients import render_bytes
+from harness.fuzz.case import Case
+from harness.fuzz.judge import CONNECTION_LOST, ERROR_HEAD, LONG_REPLY, first_line
+from harness.targets import Target, interpreter_version
+
+Observation = dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Deviation:
+    """A known, intended difference a fuzz case may show, with a test that recognises it."""
+
+    issue: str
+    reason: str
+    matches: Callable[[Case, Observation, Observation, list[str]], bool]
+
+    def describe(self) -> str:
+        """The reason, with its issue number."""
+        return f"{self.reason} ({self.issue})"
+
+
+def _request_line_words(case: Case) -> list[bytes]:
+    return case.data.split(b"\n", 1)[0].rstrip(b"\r").split()
+
+
+def _status(obs: Observation) -> str:
+    words = first_line(obs.get("reply", "")).split(" ")
+    return words[1] if len(words) > 1 and words[0].startswith("HTTP/") else ""
+
+
+# --- gh-70765: a two-word HTTP/0.9 request is answered at once -------------------------
+
+
+def _http09_no_wait(case: Case, base: Observation, got: Observation, keys: list[str]) -> bool:
+    if not set(keys) <= {"reply", "end", "stderr", "server"}:
+        return False
+    if len(_request_line_words(case)) == 2:
+        return not str(got.get("reply", "")).startswith("HTTP/")
+    return _pipelined_http09_echo(base.get("reply"), got.get("reply"))
+
+
+def _pipelined_http09_echo(base_reply: Any, got_reply: Any) -> bool:
+    """Whether two replies are the same up to a last, HTTP/0.9 request of a pipeline, and
+    the parser family's echoes of that request (body-only JSON, as HTTP/0.9 replies are)
+    differ only in what the header block gave: the headers, which the target did not read
+    (so none), and a body read by their Content-Length."""
+    if not (isinstance(base_reply, str) and isinstance(got_reply, str)):
+        return False
+    parted = next(
+        (i for i, (a, b) in enumerate(zip(base_reply, got_reply)) if a != b),
+        min(len(base_reply), len(got_reply)),
+    )
+    start = base_reply.rfind("\n", 0, parted) + 1  # the line where the replies part
+    try:
+        base_echo, got_echo = json.loads(base_reply[start:]), json.loads(got_reply[start:])
+    except ValueError:
+        return False
+    if not (isinstance(base_echo, dict) and isinstance(got_echo, dict)):
+        return False
+    same = ("command", "path", "version", "close")
+    return (
+        base_echo.get("version") == "HTTP/0.9"
+        and got_echo.get("headers") == []
+        and all(base_echo.get(k) == got_echo.get(k) for k in same)
+    )
+
+
+# --- gh-54930: an error reply to a malformed request line has a status line ------------
+
+
+def _same_first_line(a: Any, b: Any) -> bool:
+    return first_line(a) == first_line(b)
+
+
+def _bare_error_gets_status_line(
+    case: Case, base: Observation, got: Observation, keys: list[str]
+) -> bool:
+    base_reply, got_reply = base.get("reply", ""), got.get("reply", "")
+    if set(keys) - {"reply", "stderr", "end"} or "reply" not in keys:
+        return False
+    # A reset may cut either reply short (see ``judge.observed_differences``): then only
+    # what is left of the first line can be compared.
+    same: Callable[[Any, Any], bool] = operator.eq
+    if "reset" in (base.get("end"), got.get("end")):
+        same = _same_first_line
+    if isinstance(got_reply, dict):  # long: compare digests
+        stripped = got_reply.get("without_error_heads")
+        if isinstance(base_reply, str):
+            base_reply = render_bytes(base_reply.encode("latin-1"), LONG_REPLY)
+        return stripped is not None and same(stripped, base_reply)
+    if not isinstance(base_reply, str):
+        return False
+    # Take out every status line + header block that precedes an error page; what is left
+    # must be the baseline's reply (pipelined replies before it included).
+    stripped = ERROR_HEAD.sub("", got_reply)
+    return stripped != got_reply and same(stripped, base_reply)
+
+
+_LOST_CONNECTION_REPORT = re.compile(
+    r"-{40}\nException occurred during processing of request from [^\n]*\n"
+    r"Traceback \(most recent call last\):\n(?:  [^\n]*\n)*"
+    r"(?:BrokenPipeError|ConnectionResetError|ConnectionAbortedError)[^\n]*\n-{40}\n"
+)
+
+
+def _error_head_meets_gone_client(
+    case: Case, base: Observation, got: Observation, keys: list[str]
+) -> bool:
+    """gh-54930 when the client has stopped reading and gone: the status line and
+    headers go out in a write of their own before the error page, and that second write
+    meets the closed connection (a lost-connection error the stdlib's single write of a
+    bare page does not get). Nothing else may differ."""
+    if case.end != "open" or set(keys) - {"errors", "stderr"}:
+        return False
+    base_stderr = base.get("stderr", "")
+    if "code 400, message" not in base_stderr and "code 505" not in base_stderr:
+        return False
+    extra = list(got.get("errors", []))
+    for error in base.get("errors", []):
+        if error not in extra:
+            return False
+        extra.remove(error)
+    if not extra or not all(e.startswith(CONNECTION_LOST) for e in extra):
+        return False
+    stderr = _LOST_CONNECTION_REPORT.sub("", got.get("stderr", ""), count=len(extra))
+    return stderr == base_stderr
+
+
+# --- gh-134098: a trailing slash is judged after percent-decoding ------------------------
+
+
+def slash_judged_differently(target: bytes) -> bool:
+    """Whether the path of a request target ends with ``/`` once percent-decoded but not
+    as sent (``/dir%2f``), or the other way round: where gh-134098 changed the answer."""
+    path = target.decode("latin-1").split("?", 1)[0].split("#", 1)[0]
+    decoded = urllib.parse.unquote(path, errors="replace")
+    return path.rstrip().endswith("/") != decoded.rstrip().endswith("/")
+
+
+def _trailing_slash_decoded(
+    case: Case, base: Observation, got: Observation, keys: list[str]
+) -> bool:
+    words = _request_line_words(case)
+    if len(words) < 2 or not slash_judged_differently(words[1]):
+        return False
+    if set(keys) - {"reply", "stderr", "end", "errors"}:
+        return False
+    if "errors" in keys:
+        # A NUL in the name: the old stdlib opens it and fails (ValueError, no reply);
+        # the fix refuses a name ending with a slash before opening anything.
+        nul = all(e.startswith("ValueError: embedded null") for e in base.get("errors", []))
+        if not nul or got.get("errors") or _status(base):
+            return False
+    # The old stdlib redirects a directory (301) or serves a file (200, 304); the fix
+    # lists the directory or serves its index (200, 304) and refuses a file (404).
+    return _status(base) in ("", "200", "301", "304") and _status(got) in ("200", "304", "404")
+
+
+#: Every deviation the fuzzer can recognise; a run uses those its target declares.
+DEVIATIONS: tuple[Deviation, ...] = (
+    Deviation(
+        "gh-70765",
+        "a two-word HTTP/0.9 request is answered at once, without waiting for a header block",
+        _http09_no_wait,
+    ),
+    Deviation(
+        "gh-54930",
+        "an error reply to a malformed request line carries a status line and headers",
+        _bare_error_gets_status_line,
+    ),
+    Deviation(
+        "gh-54930",
+        "an error reply to a malformed request line carries a status line and headers "
+        "(written before the page: a client that has gone makes that second write fail)",
+        _error_head_meets_gone_client,
+    ),
+    Deviation(
+        "gh-134098",
+        "a trailing slash is judged after percent-decoding ('/dir%2f' lists the directory, "
+        "'/file%2f' is not found)",
+        _trailing_slash_decoded,
+    ),
+)
+
+
+def active_deviations(target: Target) -> list[Deviation]:
+    """The deviations that explain differences of ``target``: for a target running the
+    reference's modules, those ``implementation.deviations`` lists as active on the
+    target's interpreter (the stdlib there still has the old behaviour)."""
+    if "reference" not in target.labels:
+        return []
+    from implementation import deviations
+
+    version = interpreter_version(target.python)
+    named = {entry["id"] for entry in deviations.active_deviations(version)}
+    return [d for d in DEVIATIONS if d.issue in named]
+
+
+def explain(
+    case: Case, base: Observation, got: Observation, keys: list[str], active: list[Deviation]
+) -> list[Deviation]:
+    """The active deviations that explain this whole difference (empty: none does).
+
+    The seam to the harness's one verdict function: given the two normalized
+    observations, which intended differences account for what differs.
+    """
+    for deviation in active:
+        with contextlib.suppress(Exception):
+            if deviation.matches(case, base, got, keys):
+                return [deviation]
+    return []
