@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.compare import VERDICTS, Verdict
+from harness.reports.row import family_of
 
 _ABBREV = {
     "same": "✓",
@@ -60,7 +61,7 @@ def render(report: dict[str, Any]) -> str:
     for index, r in enumerate(rows):
         by_scenario.setdefault(r["scenario"], {})[(r["target"], r.get("interpreter", ""))] = index
         descriptions.setdefault(r["scenario"], r.get("description", ""))
-    families = sorted({"/".join(s.split("/")[:2]) for s in by_scenario})
+    families = sorted({family_of(s) for s in by_scenario})
     problems = report.get("problems", 0)
     stale = (report.get("expectations") or {}).get("stale", [])
     ok = not problems and not stale and not report.get("interrupted")
@@ -158,7 +159,7 @@ def render(report: dict[str, Any]) -> str:
         add(f"<th class='col' title='{_e(target)} {_e(interp)}'>{label}</th>")
     add("</tr></thead><tbody>")
     for family in families:
-        members = [s for s in by_scenario if "/".join(s.split("/")[:2]) == family]
+        members = [s for s in by_scenario if family_of(s) == family]
         add(
             f"<tr class='fam' data-family='{_e(family)}'><th colspan='{len(cols) + 1}'>"
             f"{_e(family)} <span class='dim'>({len(members)})</span></th></tr>"

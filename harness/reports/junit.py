@@ -25,6 +25,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from harness.reports.row import family_of
+
 # Characters XML 1.0 cannot hold, even escaped.
 _INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _FAILURES = ("differs", "fails", "hang", "flaky")
@@ -99,7 +101,7 @@ def render(report: dict[str, Any]) -> str:
     }
     families: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        families["/".join(row["scenario"].split("/")[:2])].append(row)
+        families[family_of(row["scenario"])].append(row)
     root = ET.Element("testsuites", name="socketserver-harness")
     totals = {"tests": 0, "failures": 0, "errors": 0}
     for family in sorted(families):

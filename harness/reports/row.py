@@ -14,6 +14,12 @@ from typing import Any
 from harness.compare import Verdict
 
 
+def family_of(scenario: str) -> str:
+    """The family of a scenario id: everything before its last part, as the catalog says
+    (``dependents/logging/config`` for ``dependents/logging/config/dict_json``)."""
+    return scenario.rsplit("/", 1)[0] if "/" in scenario else scenario
+
+
 @dataclasses.dataclass
 class Finding:
     """What a fuzzer found: the exact input, readable, and the command that replays it.
@@ -71,8 +77,8 @@ class Row:
 
     @property
     def family(self) -> str:
-        """``<area>/<family>`` of the scenario id (``http/headers``, ``fuzz/http``)."""
-        return "/".join(self.scenario.split("/")[:2])
+        """The scenario's family (``http/headers``, ``fuzz/http``)."""
+        return family_of(self.scenario)
 
     @property
     def key(self) -> tuple[str, str, str]:
