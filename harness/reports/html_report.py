@@ -55,7 +55,7 @@ def render(report: dict[str, Any]) -> str:
     """The HTML text of a report."""
     rows = report["results"]
     cols = columns(report)
-    grid = len({c[1] for c in cols}) > 1
+    grid = len({c[1] for c in cols if c[1]}) > 1
     by_scenario: dict[str, dict[tuple[str, str], int]] = {}
     descriptions: dict[str, str] = {}
     for index, r in enumerate(rows):

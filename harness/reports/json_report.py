@@ -90,6 +90,11 @@ def interpreters_of(rows: list[Row], targets: list[dict[str, Any]]) -> list[dict
     return list(seen.values())
 
 
+def is_grid(report: dict[str, Any]) -> bool:
+    """Whether the report compares interpreters (its results name more than one)."""
+    return len({i["label"] for i in report.get("interpreters", []) if i.get("label")}) > 1
+
+
 def write(report: dict[str, Any], directory: Path) -> Path:
     """Write ``report.json`` into ``directory`` (created if needed); its path."""
     directory.mkdir(parents=True, exist_ok=True)

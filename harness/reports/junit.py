@@ -25,6 +25,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from harness.reports.json_report import is_grid
 from harness.reports.row import family_of
 
 # Characters XML 1.0 cannot hold, even escaped.
@@ -94,7 +95,7 @@ def _properties(report: dict[str, Any]) -> ET.Element:
 def render(report: dict[str, Any]) -> str:
     """The JUnit XML text of a report."""
     rows = report["results"]
-    grid = len(report.get("interpreters", [])) > 1
+    grid = is_grid(report)
     stale = {
         (s["scenario"], s["target"], s["interpreter"]): s
         for s in (report.get("expectations") or {}).get("stale", [])

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.compare import VERDICTS, Verdict
+from harness.reports.json_report import is_grid
 
 LIMIT = 900_000
 DIFF_LINES = 40
@@ -54,7 +55,7 @@ def _where(row: dict[str, Any], grid: bool) -> str:
 def render(report: dict[str, Any], limit: int = LIMIT) -> str:
     """The Markdown text of a report, at most ``limit`` bytes (about)."""
     rows = report["results"]
-    grid = len(report.get("interpreters", [])) > 1
+    grid = is_grid(report)
     problems = report.get("problems", 0)
     stale = (report.get("expectations") or {}).get("stale", [])
     ok = not problems and not stale and not report.get("interrupted")

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from harness.compare import Verdict
+from harness.reports.json_report import is_grid
 
 #: ANSI colours of the verdicts on a terminal
 _COLOURS = {
@@ -157,7 +158,7 @@ def summary(
     out = stream or sys.stdout
     colour = out.isatty() if colour is None else colour
     rows = report["results"]
-    grid = len(report.get("interpreters", [])) > 1
+    grid = is_grid(report)
     for group in report.get("causes", []):
         example = rows[group["example"]]
         verdicts = ", ".join(f"{n} {v}" for v, n in group["verdicts"].items())
