@@ -7,12 +7,13 @@ harness. Every message either way is one JSON object.
 
 1. The harness sends ``{"modules": {...}}``, the target's substitutions. The server does what
    every agent of the target does before its scenario matters (``harness.agent``'s
-   ``prepare_process`` and ``install_target``, in the agent's order), pre-imports modules
-   agents commonly import (``PREIMPORTS``), checks that all this left nothing a fork would
-   copy wrongly (threads, fds, children, signal handlers, replaced stdio) and answers
-   ``{"ok": true, "pid": N}``, or ``{"refused": why}`` (this interpreter or target cannot be
-   forked from; spawn its agents) or ``{"failed": "Type: message", "traceback": ...}`` (the
-   target's import raised), and exits after either of the last two.
+   ``prepare_process``; then, after telling ``{"importing": true}``, ``install_target``, in
+   the agent's order), pre-imports modules agents commonly import (``PREIMPORTS``), checks
+   that all this left nothing a fork would copy wrongly (threads, fds, children, signal
+   handlers, replaced stdio, output written) and answers ``{"ok": true, "pid": N}``, or
+   ``{"refused": why}`` (this interpreter or target cannot be forked from; spawn its agents)
+   or ``{"failed": "Type: message", "traceback": ...}`` (the target's import raised), and
+   exits after either of the last two.
 2. Each request is ``{"setup": ..., "env": {...}, "cwd": ...}`` (the agent's setup, its whole
    environment and its working directory) with four fds: the agent's stdin (read end),
    stdout, stderr and event pipe (write end). The server forks twice, so that the agent is
@@ -101,24 +102,27 @@ def serve_forks(fd: int) -> None:
     del sys.argv[1:]
     if hasattr(sys, "orig_argv"):
         sys.orig_argv = sys.orig_argv[: len(sys.orig_argv) - 2]
+    modules: Dict[str, str] = {}
     try:
-        init = json.loads(sock.recv(_MAX_MESSAGE) or b"{}")
-        hello = _start(init.get("modules") or {})
-    except BaseException as exc:  # the target may raise anything, SystemExit included
-        hello = {
-            "failed": "%s: %s" % (type(exc).__name__, str(exc)[:300]),
-            "traceback": traceback.format_exc()[-2000:],
-        }
+        modules = json.loads(sock.recv(_MAX_MESSAGE) or b"{}").get("modules") or {}
+        hello = _start(sock, modules)
+    except BaseException as exc:  # our own failure: the target's is caught in _start
+        traceback.print_exc()
+        hello = {"refused": "the fork server failed: %s: %s" % (type(exc).__name__, exc)}
     _reply(sock, hello)
     if "ok" not in hello:
         _flush_stdio()
         os._exit(0)
-    server = _Server(sock, dict(hello.pop("env")), init.get("modules") or {})
+    server = _Server(sock, dict(hello.pop("env")), modules)
     server.run()
 
 
-def _start(modules: Dict[str, str]) -> Dict[str, Any]:
-    """Prepare the process as every agent of the target; the hello message."""
+def _start(sock: socket.socket, modules: Dict[str, str]) -> Dict[str, Any]:
+    """Prepare the process as every agent of the target; the hello message.
+
+    ``{"importing": true}`` goes out first: whatever happens after it (an exit, a hang) is
+    the target's import, and the harness records it as the target's start failure.
+    """
     if not hasattr(os, "fork") or not hasattr(socket, "recv_fds"):
         return {"refused": "this interpreter has no os.fork or socket.recv_fds"}
     from harness import agent
@@ -126,7 +130,14 @@ def _start(modules: Dict[str, str]) -> Dict[str, Any]:
     server_env = dict(os.environ)
     agent.prepare_process()
     before = _process_state()
-    agent.install_target(modules)
+    _reply(sock, {"importing": True})
+    try:
+        agent.install_target(modules)
+    except BaseException as exc:  # the target may raise anything, SystemExit included
+        return {
+            "failed": "%s: %s" % (type(exc).__name__, str(exc)[:300]),
+            "traceback": traceback.format_exc()[-2000:],
+        }
     for name in PREIMPORTS:
         try:
             importlib.import_module(name)
@@ -265,6 +276,7 @@ def _process_state() -> Dict[str, Any]:
         "children": _has_children(),
         "signals": _signal_handlers(),
         "stdio": [id(s) for s in (sys.stdin, sys.stdout, sys.stderr)],
+        "output": _output_size(),
     }
     if os.path.isdir("/proc/self/task"):
         state["native threads"] = len(os.listdir("/proc/self/task"))
@@ -292,7 +304,22 @@ def _compare(before: Dict[str, Any], after: Dict[str, Any]) -> List[str]:
         found.append("changed signal handlers (%s)" % ", ".join(signals))
     if after["stdio"] != before["stdio"]:
         found.append("replaced sys.stdin, sys.stdout or sys.stderr")
+    if after["output"] != before["output"]:
+        # A spawned agent's import writes that into the agent's own, compared, output.
+        found.append("wrote to stdout or stderr")
     return found
+
+
+def _output_size() -> int:
+    """How much has been written to stdout and stderr (files, as the harness makes them)."""
+    _flush_stdio()
+    size = 0
+    for fd in (1, 2):
+        try:
+            size += os.fstat(fd).st_size
+        except OSError:
+            pass
+    return size
 
 
 def _open_fds() -> List[int]:

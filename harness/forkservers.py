@@ -267,10 +267,15 @@ class ForkServerPool:
             popen, trio.socket.from_stdlib_socket(ours), directory
         )
         failure = None
+        importing = False  # from then on, an exit or a hang is the target's import
+        hello = None
         with trio.move_on_after(self.start_timeout) as scope:
             try:
                 await server.sock.send(json.dumps({"modules": target.module_map}).encode())
                 hello = await server.receive()
+                if "importing" in hello:
+                    importing = True
+                    hello = await server.receive()
             except _ServerGone:
                 hello = None
         if scope.cancelled_caught:
@@ -284,8 +289,10 @@ class ForkServerPool:
             failure = f"{hello['failed']}\n{hello.get('traceback', '').strip()}"
         else:
             self._not_used[key] = f"the fork server refused: {hello.get('refused')}"
-        if failure is not None:
+        if failure is not None and importing:
             self._fail(key, failure)
+        elif failure is not None:
+            self._not_used[key] = f"the fork server did not start: {failure}"
         with trio.CancelScope(shield=True):
             await server.close()
 

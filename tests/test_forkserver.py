@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import psutil
 import pytest
 import trio
 from interpreters import find_cpython
@@ -184,6 +185,7 @@ def socketserver_copy(tmp_path, name, appended):
         ),
         ("_kept = open(__file__)", "fds"),
         ("import signal as _s\n_s.signal(_s.SIGUSR1, lambda *a: None)", "signal handlers"),
+        ("print('imported')", "wrote to stdout"),
     ],
 )
 def test_a_target_whose_import_has_side_effects_is_spawned(tmp_path, appended, named):
@@ -201,6 +203,8 @@ def test_a_target_whose_import_has_side_effects_is_spawned(tmp_path, appended, n
     assert run.ready["ev"] == "ready"  # the spawned agent runs the target as before
     if named == "threads":
         assert run.values == [2]
+    if named == "wrote to stdout":
+        assert run.output[0] == "imported\n"  # in the agent's output, as it would be
     assert leftovers() == {"live": [], "zombies": []}
 
 
@@ -256,6 +260,24 @@ def test_a_target_that_raises_at_import_still_gets_its_spawned_agent(tmp_path):
     run, failure = trio.run(main)
     assert not run.forked and "boom at import" in failure
     assert run.ready["ev"] == "construct:raised" and run.ready["stage"] == "modules"
+
+
+def test_agents_are_spawned_once_their_fork_server_died():
+    async def main():
+        async with ForkServerPool() as pool:
+            first = await run_agent(pool, STDLIB, [])
+            servers = [p for p in psutil.Process().children() if "--fork-server" in p.cmdline()]
+            assert len(servers) == 1
+            servers[0].kill()
+            second = await run_agent(pool, STDLIB, ["result = 1"])
+            third = await run_agent(pool, STDLIB, [])
+            return first, second, third, pool.not_forking(STDLIB), pool.start_failure(STDLIB)
+
+    first, second, third, why, failure = trio.run(main)
+    assert [first.forked, second.forked, third.forked] == [True, False, False]
+    assert second.values == [1]
+    assert "died" in why and failure is None
+    assert leftovers() == {"live": [], "zombies": []}
 
 
 def test_nothing_is_left_running_after_a_run_even_a_cancelled_one():
