@@ -9,15 +9,16 @@ that the harness can tell an expected difference from a regression.
 Each entry is a dict:
 
 ``id``
-    the CPython issue (``gh-NNNN``).
+    the CPython issue (``gh-NNNN``), or a name of our own where there is none.
 ``module``
-    the stdlib module concerned (``"http.server"``).
+    the stdlib module concerned (``"http.server"``, ``"socketserver"``).
 ``summary``
     what a client sees from the old stdlib and from the reference.
 ``fixed_in``
     ``{(major, minor): (major, minor, micro)}``: for each listed branch, the first
     release that behaves like the reference. Branches newer than every listed one were
-    released with the fix; older or unlisted branches still have the defect.
+    released with the fix; older or unlisted branches still have the defect. Empty: no
+    CPython release behaves like the reference (yet).
 ``cpython_tests``
     tests of CPython's ``test_httpservers`` that assert the old behaviour, as
     ``"Class.method"``; they fail against the reference where the deviation is active.
@@ -121,6 +122,42 @@ DEVIATIONS = [
             "first release without the defect."
         ),
         "fixed_in": {(3, 15): (3, 15, 0)},
+        "cpython_tests": [],
+    },
+    {
+        "id": "keepalive-nagle-stall",
+        "module": "http.server",
+        "summary": (
+            "A kept-alive connection gets its replies without the ~40 ms stall of the "
+            "stdlib, and exactly the same bytes. The stdlib writes a reply's header block "
+            "and its body in two sends, so Nagle's algorithm holds the small body back "
+            "until the client acknowledges the header block, which the client delays (40 ms "
+            "on Linux) while it waits for the rest: about 23 replies a second. The "
+            "reference's SimpleHTTPRequestHandler.do_GET sends the header block with the "
+            "start of the body (only where every method in between is the reference's own "
+            "and wfile is unbuffered), and after every request of a kept-alive connection "
+            "BaseHTTPRequestHandler pushes what Nagle's algorithm still holds (TCP_NODELAY "
+            "on and off again), which also covers subclasses that override end_headers, "
+            "copyfile, send_head or do_GET. Only timing and TCP segmentation differ. No "
+            "CPython issue found; never fixed."
+        ),
+        "fixed_in": {},
+        "cpython_tests": [],
+    },
+    {
+        "id": "accept-emfile-spin",
+        "module": "socketserver",
+        "summary": (
+            "When accept() fails for lack of descriptors (EMFILE, ENFILE, ENOBUFS, ENOMEM), "
+            "serve_forever() stops watching the listening socket for 5 ms, doubling up to "
+            "0.5 s while the failures go on, or until one of the server's requests ends; "
+            "the stdlib retries at once, and since the connection stays queued and the "
+            "socket readable, it spins at a full CPU for as long as the shortage lasts. "
+            "Queued connections are kept and served once descriptors are free, by both. "
+            "handle_request() is unchanged (it returns after the failed accept). No CPython "
+            "issue found; never fixed."
+        ),
+        "fixed_in": {},
         "cpython_tests": [],
     },
 ]

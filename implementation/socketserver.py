@@ -27,7 +27,8 @@ Class layout (same inheritance as the stdlib, because user code relies on
     ThreadingMixIn / ForkingMixIn + one of the above = Threading*/Forking* servers
 
 Where no client can tell the difference, the internals are better than the stdlib's; every
-deliberate difference is listed in :data:`_DEVIATIONS`:
+deliberate difference with a CPython issue is listed in :data:`_DEVIATIONS`, the others
+in ``implementation.deviations``:
 
 * ``shutdown()`` wakes the serve loop through a socket pair instead of waiting for the
   next ``poll_interval`` tick.
@@ -40,12 +41,18 @@ deliberate difference is listed in :data:`_DEVIATIONS`:
   ``_ServerSelector`` has been replaced), and ``get_request()`` builds a plain socket's
   connection without converting the listener's family and type to enums every time
   (``benchmarks/bench_socketserver.py`` measures the result).
+* when ``accept()`` fails because the process (or the system) is out of descriptors,
+  ``serve_forever()`` stops watching the listening socket for a short, growing while
+  (or until one of the server's requests ends and frees a descriptor) instead of spinning
+  on a socket that stays readable; the waiting connections stay queued and are served
+  once descriptors are free (``implementation.deviations``: ``accept-emfile-spin``).
 
 Stdlib-only; runs on CPython 3.9+ and PyPy.
 """
 
 # Besides the stdlib's own (os, selectors, socket, sys, threading, time), imports
 # are bound to private names: the module's public names are the stdlib's.
+import errno as _errno
 import os
 import select as _select
 import selectors
@@ -283,7 +290,7 @@ class _WaitLoops:
     readers in other threads (``shutdown()``) always see a consistent value.
     """
 
-    __slots__ = ("sources", "waiters", "writers")
+    __slots__ = ("exhausted", "freed", "pausing", "sources", "waiters", "writers")
 
     def __init__(self):
         # The waiters of the loops currently in serve_forever()/handle_request().
@@ -293,6 +300,13 @@ class _WaitLoops:
         # fd -> callback(server): descriptors every wait loop watches besides the server
         # socket (a forking server's pidfds), including loops that start later.
         self.sources = {}
+        # Set when accept() failed for lack of descriptors; the serve loop that made the
+        # call reacts to it (see _pace_accepts).
+        self.exhausted = False
+        # How many serve loops do not watch the server socket right now, and whether a
+        # request ended (freeing a descriptor) since one of them stopped.
+        self.pausing = 0
+        self.freed = False
 
     def attach(self, waiter):
         """Make a starting loop's ``waiter`` watch the sources, and receive new ones."""
@@ -375,6 +389,83 @@ def _loops_of(server):
     return loops
 
 
+#: accept() errors that retrying at once cannot cure: the process or the system is out of
+#: descriptors, or the kernel out of memory for a new socket.
+_OUT_OF_DESCRIPTORS = frozenset(
+    getattr(_errno, name)
+    for name in ("EMFILE", "ENFILE", "ENOBUFS", "ENOMEM")
+    if hasattr(_errno, name)
+)
+#: The first pause after such a failure, and the longest one (the pause doubles while the
+#: failures go on). Go's net/http and nginx pace their accept loops the same way.
+_FIRST_PAUSE = 0.005
+_LONGEST_PAUSE = 0.5
+
+
+class _AcceptPacer:
+    """One serve loop's state while ``accept()`` runs out of descriptors.
+
+    ``listening``: whether the loop's waiter watches the server socket; ``resume_at``: when
+    it watches it again (None: it does, on probation until a pass without a failure);
+    ``pause``: the length of the last pause.
+    """
+
+    __slots__ = ("listening", "pause", "resume_at")
+
+    def __init__(self):
+        self.listening = True
+        self.pause = 0.0
+        self.resume_at = None
+
+
+def _pace_accepts(server, waiter, pacer, poll_interval):
+    """The serve loop's slow path after ``accept()`` failed for lack of descriptors.
+
+    A failed ``accept()`` leaves the connection queued and the server socket readable, so
+    retrying at once spins. Instead the loop stops watching the socket for a pause that
+    doubles while the failures go on, and watches it again when the pause is over or as
+    soon as one of the server's requests ends (``_descriptor_freed``). Nothing is accepted
+    and dropped: the queued connections are served once descriptors are free.
+
+    Returns ``(pacer, timeout)``: the loop's new pacer (None once an ``accept()`` has
+    worked again) and the timeout of its next wait.
+    """
+    loops = _loops_of(server)
+    now = time()
+    if loops.exhausted:
+        loops.exhausted = False
+        if pacer is None:
+            pacer = _AcceptPacer()
+        pacer.pause = min(pacer.pause * 2, _LONGEST_PAUSE) if pacer.pause else _FIRST_PAUSE
+        pacer.resume_at = now + pacer.pause
+        if pacer.listening:
+            waiter.unregister(server)
+            pacer.listening = False
+            loops.pausing += 1
+    elif pacer.resume_at is None:
+        # Watching again, and this pass had no failure: descriptors are back.
+        return None, poll_interval
+    if loops.freed or now >= pacer.resume_at:
+        waiter.register(server)
+        pacer.listening = True
+        pacer.resume_at = None
+        loops.pausing -= 1
+        if not loops.pausing:
+            loops.freed = False
+        return pacer, poll_interval
+    remaining = pacer.resume_at - now
+    return pacer, remaining if poll_interval is None else min(poll_interval, remaining)
+
+
+def _descriptor_freed(server):
+    """A request of ``server`` ended and closed its descriptors: wake serve loops that
+    paused for lack of descriptors, so that they try ``accept()`` again now."""
+    loops = getattr(server, "_BaseServer__loops", None)
+    if loops is not None and loops.pausing:
+        loops.freed = True
+        loops.wake()
+
+
 def _dispatch(server, ready):
     """Run the callbacks among the data of ready sources; True if the server socket
     (data None) is ready."""
@@ -445,9 +536,13 @@ class BaseServer:
                 waker = loops.open_waker(selector)
                 try:
                     loops.attach(selector)
+                    # Not None while accept() runs out of descriptors: see _pace_accepts.
+                    pacer = None
+                    wait = poll_interval
+                    loops.exhausted = False
                     try:
                         while not self.__shutdown_request:
-                            ready = selector.select(poll_interval)
+                            ready = selector.select(wait)
                             # A shutdown during select() ends the loop before another
                             # request is taken (bpo-35017).
                             if self.__shutdown_request:
@@ -456,8 +551,12 @@ class BaseServer:
                             # data is None).
                             if ready and (ready == _SERVER_ONLY or _dispatch(self, ready)):
                                 self._handle_request_noblock()
+                            if pacer is not None or loops.exhausted:
+                                pacer, wait = _pace_accepts(self, selector, pacer, poll_interval)
                             self.service_actions()
                     finally:
+                        if pacer is not None and not pacer.listening:
+                            loops.pausing -= 1
                         loops.detach(selector)
                 finally:
                     loops.close_waker(waker)
@@ -524,7 +623,11 @@ class BaseServer:
         """
         try:
             request, client_address = self.get_request()
-        except OSError:
+        except OSError as error:
+            # Out of descriptors, the connection stays queued and the listener readable:
+            # serve_forever() pauses instead of retrying at once (accept-emfile-spin).
+            if error.errno in _OUT_OF_DESCRIPTORS:
+                _loops_of(self).exhausted = True
             return
         if not self.verify_request(request, client_address):
             self.shutdown_request(request)
@@ -936,6 +1039,7 @@ if _HAVE_FORK:
             return
         _loops_of(server).remove_source(fd)
         os.close(fd)
+        _descriptor_freed(server)
 
 
 class _ChildExited:
@@ -1020,6 +1124,8 @@ class _RequestThread(threading.Thread):
     """
 
     _registry = None
+    # The server whose request this thread handles.
+    _server = None
 
     def run(self):
         """Run the target, then untrack this thread."""
@@ -1029,6 +1135,8 @@ class _RequestThread(threading.Thread):
             registry = self._registry
             if registry is not None:
                 registry.discard(self)
+            # The request is shut down and closed by now: its descriptor is free.
+            _descriptor_freed(self._server)
 
 
 class ThreadingMixIn:
@@ -1071,6 +1179,7 @@ class ThreadingMixIn:
             threads = self._threads
         thread = _RequestThread(target=self.process_request_thread, args=(request, client_address))
         thread.daemon = self.daemon_threads
+        thread._server = self
         if not thread.daemon and isinstance(threads, _Threads):
             thread._registry = threads
         threads.append(thread)
@@ -1203,8 +1312,15 @@ class StreamRequestHandler(BaseRequestHandler):
 class _SocketWriter(BufferedIOBase):
     """Unbuffered writable file over a socket: each ``write`` is one ``sendall``.
 
-    Nothing is ever held back, so ``flush()`` has nothing to do.
+    Nothing is buffered, with one exception that only the reference ``http.server`` asks
+    for: after :func:`_hold_next_write`, the next write is kept back and goes out in the
+    same ``sendall`` as the write after it (a reply's header block with the start of its
+    body), or at ``flush()``, ``fileno()`` or ``close()``, whichever comes first.
     """
+
+    # None: every write goes straight out. b"": the next write is to be held. Any other
+    # bytes: the held write.
+    __held = None
 
     def __init__(self, sock):
         self._sock = sock
@@ -1215,13 +1331,59 @@ class _SocketWriter(BufferedIOBase):
 
     def write(self, b):
         """Send all of ``b``; return its length in bytes."""
+        if self.__held is not None:
+            return _write_after_held(self, b)
         self._sock.sendall(b)
         with memoryview(b) as view:
             return view.nbytes
 
+    def flush(self):
+        """Send a held write, if there is one; nothing else is ever kept back."""
+        if self.__held is not None:
+            _send_held(self)
+        super().flush()
+
     def fileno(self):
-        """The socket's file descriptor."""
+        """The socket's file descriptor (a held write is sent first: the caller may be
+        about to write to the descriptor directly)."""
+        if self.__held is not None:
+            _send_held(self)
         return self._sock.fileno()
+
+
+def _hold_next_write(writer):
+    """Make ``writer``'s next write wait for the one after it, so both go out in one send.
+
+    Only for the reference's own ``_SocketWriter``; returns whether the hold is in place.
+    The holder must end it with ``flush()`` once its reply is complete.
+    """
+    if type(writer) is not _SocketWriter or writer._SocketWriter__held is not None:
+        return False
+    writer._SocketWriter__held = b""
+    return True
+
+
+def _write_after_held(writer, b):
+    """``_SocketWriter.write`` while a hold is in place: keep ``b``, or send it after the
+    held write."""
+    held = writer._SocketWriter__held
+    with memoryview(b) as view:
+        size = view.nbytes
+        if not held:
+            # The write to hold (an empty one leaves the hold waiting for a real one).
+            writer._SocketWriter__held = bytes(view)
+            return size
+        writer._SocketWriter__held = None
+        writer._sock.sendall(held + view)
+    return size
+
+
+def _send_held(writer):
+    """End a hold: send the held write, if any."""
+    held = writer._SocketWriter__held
+    writer._SocketWriter__held = None
+    if held:
+        writer._sock.sendall(held)
 
 
 class DatagramRequestHandler(BaseRequestHandler):
