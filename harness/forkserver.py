@@ -244,6 +244,9 @@ class _Server:
             _replace_environment(request["env"])
             if sys.path and sys.path[0] == self.start_dir:
                 sys.path[0] = os.getcwd()  # what ``-m`` puts there: the start directory
+            # Directory listings cached by the server's imports may be stale by now (a
+            # module file written since): a new process would list them afresh.
+            importlib.invalidate_caches()
             if "random" in sys.modules:
                 sys.modules["random"].seed()  # CPython reseeds at fork; other VMs may not
             from harness import agent

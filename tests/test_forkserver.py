@@ -250,18 +250,6 @@ def test_a_fork_server_that_fails_to_start_is_recorded_and_not_retried(
     assert leftovers() == {"live": [], "zombies": []}
 
 
-def test_a_target_that_raises_at_import_still_gets_its_spawned_agent(tmp_path):
-    target = socketserver_copy(tmp_path, "raising", "raise RuntimeError('boom at import')")
-
-    async def main():
-        async with ForkServerPool() as pool:
-            return await run_agent(pool, target, []), pool.start_failure(target)
-
-    run, failure = trio.run(main)
-    assert not run.forked and "boom at import" in failure
-    assert run.ready["ev"] == "construct:raised" and run.ready["stage"] == "modules"
-
-
 def test_agents_are_spawned_once_their_fork_server_died():
     async def main():
         async with ForkServerPool() as pool:
