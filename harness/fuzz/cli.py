@@ -18,10 +18,9 @@ from typing import Any
 
 from harness.errors import UsageError
 from harness.host import leftovers
-from harness.reports import json_report, markdown, report_dir_argument
-from harness.targets import PROJECT_ROOT, Target, parse_target
+from harness.reports import Finding, Row, default_report_dir, finish, report_dir_argument
+from harness.targets import Target, parse_target
 
-DEFAULT_REPORT_DIR = PROJECT_ROOT / "reports" / "fuzz"
 #: ``harness.fuzz.case.FAMILY_CHOICES`` and ``harness.fuzz.servers.TRANSPORTS`` (a test
 #: checks that they agree), spelled out so that the parser imports neither.
 FAMILIES = ("http", "http-parser", "http-files", "http-errors", "http-cgi", "stream", "datagram")
@@ -66,7 +65,16 @@ def add_fuzz_parser(sub: Any) -> None:
         "batch mode, fewer for http-cgi), in handler fuzzing one case",
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--report-dir", type=report_dir_argument, default=DEFAULT_REPORT_DIR)
+    p.add_argument(
+        "--report-dir", type=report_dir_argument, default=None, help="default: ./reports/fuzz"
+    )
+    p.add_argument(
+        "--database",
+        default=None,
+        metavar="redis://HOST:PORT/N | DIR",
+        help="hypothesis's example database: shared in Redis by several machines' campaigns, "
+        "or a directory (default: hypothesis/ in the report directory)",
+    )
     p.add_argument("--batch", action="store_true", help="feed cases in-process over socketpairs")
     p.add_argument("--idle", type=float, default=0.5, help="seconds of silence that end a read")
     p.add_argument("--shrink-seconds", type=float, default=30.0)
@@ -100,29 +108,51 @@ def _exit_status(found: bool) -> int:
     return 1 if found else 0
 
 
-def _write_report(
-    rows: list[dict[str, Any]],
+def _report_dir(args: argparse.Namespace) -> Path:
+    """``--report-dir``, or ``./reports/fuzz`` checked the same way."""
+    if args.report_dir is not None:
+        return args.report_dir
+    try:
+        return report_dir_argument(str(default_report_dir("fuzz")))
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(f"argument --report-dir (default ./reports/fuzz): {exc}")
+
+
+def _database(args: argparse.Namespace) -> str | None:
+    """``--database``, checked (reachable, the client installed) before any work."""
+    if args.database is None:
+        return None
+    from harness.fuzz.database import open_database
+
+    open_database(args.database, Path("."))
+    return args.database
+
+
+def _readable(case: Any) -> str:
+    """The bytes of a case as Python writes them, cut at 8 KiB."""
+    chunks = [case.data] if case.data or not case.datagrams else list(case.datagrams)
+    text = " | ".join(repr(c)[2:-1] for c in chunks)
+    total = sum(len(c) for c in chunks)
+    return text if len(text) <= 8192 else f"{text[:8192]}... ({total} bytes in all)"
+
+
+def _finish(
+    rows: list[Row],
     targets: list[Target],
     started: float,
     extra: dict[str, Any],
     report_dir: Path,
-) -> Path:
+    kind: str,
+) -> int:
     described = [dict(t.describe(), role=role) for t, role in zip(targets, ("target", "baseline"))]
-    report = json_report.build(rows, described, sys.argv, time.monotonic() - started, extra)
-    path = json_report.write(report, report_dir)
-    markdown.write(report, report_dir)
-    return path
-
-
-def _nothing_found_row(
-    scenario: str, description: str, target: str, seconds: float, python: Any
-) -> dict[str, Any]:
-    """The report row of a fuzz run that found nothing (schema of ``report.json``)."""
-    from harness.engine import Result
-
-    row = Result(scenario, target, "same", round(seconds, 3), python=list(python or [])).to_json()
-    row["description"] = description
-    return row
+    return finish(
+        rows,
+        kind=kind,
+        targets=described,
+        report_dir=report_dir,
+        duration=time.monotonic() - started,
+        extra=extra,
+    )
 
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
@@ -136,6 +166,8 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     duration = args.duration
     if duration is None and args.max_examples is None and args.max_cases is None:
         duration = 30.0
+    report_dir = _report_dir(args)
+    database = _database(args)
     config = FuzzConfig(
         target=parse_target(args.target),
         baseline=parse_target(args.baseline),
@@ -145,7 +177,8 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         max_examples=args.max_examples,
         max_cases=args.max_cases,
         seed=args.seed,
-        report_dir=args.report_dir,
+        report_dir=report_dir,
+        database=database,
         batch=args.batch,
         idle=args.idle,
         shrink_seconds=args.shrink_seconds,
@@ -171,14 +204,14 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         for f in outcome.findings + list(outcome.explained.values())
     ]
     if not rows:
-        description = f"{outcome.cases} fuzzed cases, no difference"
         rows.append(
-            _nothing_found_row(
+            Row(
                 f"fuzz/{config.family}/all",
-                description,
                 config.target.name,
-                outcome.seconds,
-                outcome.python,
+                "same",
+                description=f"{outcome.cases} fuzzed cases, no difference",
+                duration_s=round(outcome.seconds, 3),
+                python=list(outcome.python or []),
             )
         )
     extra = {
@@ -194,40 +227,34 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
             "reproducers": [str(f.path) for f in outcome.findings if f.path],
         }
     }
-    path = _write_report(rows, [config.target, config.baseline], started, extra, config.report_dir)
-    _print_summary(outcome, path)
-    return _exit_status(bool(outcome.findings))
+    _print_summary(outcome)
+    return _finish(rows, [config.target, config.baseline], started, extra, report_dir, "fuzz")
 
 
-def _row(finding: Any, target: str, python: list[int]) -> dict[str, Any]:
+def _row(finding: Any, target: str, python: list[int]) -> Row:
     replay = f"python -m harness replay {finding.path}" if finding.path else ""
-    return {
-        "scenario": f"fuzz/{finding.case.family}/{finding.case.key()}",
-        "description": f"fuzzed case: {finding.case.describe()}",
-        "target": target,
-        "verdict": finding.verdict,
-        "duration_s": 0.0,
-        "diff": finding.diff,
-        "reason": finding.reason,
-        "differing_keys": finding.keys,
-        "violations": [],
-        "reproducer": replay,
-        "python": python,
-        "observation": finding.target_obs,
-    }
+    return Row(
+        scenario=f"fuzz/{finding.case.family}/{finding.case.key()}",
+        target=target,
+        verdict=finding.verdict,
+        description=f"fuzzed case: {finding.case.describe()}",
+        diff=finding.diff,
+        reason=finding.reason,
+        differing_keys=list(finding.keys),
+        reproducer=replay,
+        python=list(python or []),
+        observation=finding.target_obs,
+        finding=Finding(
+            data=_readable(finding.case),
+            replay=replay,
+            schedule=finding.case.describe(),
+            file=str(finding.path or ""),
+        ),
+    )
 
 
-def _print_summary(outcome: Any, path: Path) -> None:
-    for finding in outcome.findings:
-        print(f"\n== fuzz/{finding.case.family}/{finding.case.key()}: {finding.verdict}")
-        print(f"   case: {finding.case.describe()}")
-        if finding.reason:
-            print(f"   {finding.reason}")
-        diff = finding.diff.splitlines()
-        print("\n".join("   " + line for line in diff[:30]))
-        if len(diff) > 30:
-            print(f"   ... ({len(diff) - 30} more lines in the report)")
-        print(f"   reproduce: python -m harness replay {finding.path}")
+def _print_summary(outcome: Any) -> None:
+    """What only a fuzz run has to say (the findings are in ``finish``'s summary)."""
     for issue, finding in outcome.explained.items():
         print(f"\n== explained ({issue}): {finding.reason}")
         print(f"   e.g. {finding.case.describe()}")
@@ -236,7 +263,6 @@ def _print_summary(outcome: Any, path: Path) -> None:
         f"\n{outcome.cases} cases in {outcome.seconds:.1f} s ({rate:.0f}/s): "
         f"{len(outcome.findings)} found, {len(outcome.explained)} explained"
     )
-    print(f"report: {path}")
 
 
 def _cmd_fuzz_handler(args: argparse.Namespace) -> int:
@@ -246,6 +272,8 @@ def _cmd_fuzz_handler(args: argparse.Namespace) -> int:
         raise UsageError("--handler needs --server SERVERCLASS (e.g. ThreadingTCPServer)")
     if ":" not in args.handler:
         raise UsageError(f"--handler={args.handler}: expected MODULE:CLASS")
+    report_dir = _report_dir(args)
+    database = _database(args)
     config = HandlerFuzzConfig(
         handler=args.handler,
         server=args.server,
@@ -255,7 +283,8 @@ def _cmd_fuzz_handler(args: argparse.Namespace) -> int:
         max_examples=args.max_examples,
         max_cases=args.max_cases,
         seed=args.seed,
-        report_dir=args.report_dir,
+        report_dir=report_dir,
+        database=database,
         idle=args.idle,
         shrink_seconds=args.shrink_seconds,
         max_findings=args.max_findings,
@@ -263,27 +292,34 @@ def _cmd_fuzz_handler(args: argparse.Namespace) -> int:
     started = time.monotonic()
     outcome = fuzz_handler(config, _log(args.quiet))
     rows = [
-        {
-            "scenario": f"fuzz/handler/{finding.case.key()}",
-            "description": f"{finding.kind}: {finding.case.describe()}",
-            "target": config.target.name,
-            "verdict": "fails" if finding.confirmed else "flaky",
-            "duration_s": 0.0,
-            "diff": "",
-            "reason": f"{finding.kind}: {finding.detail}",
-            "differing_keys": [],
-            "violations": [f"{finding.kind}: {finding.detail}"],
-            "reproducer": f"python -m harness replay {finding.path}",
-            "python": outcome.python,
-            "observation": None,
-        }
+        Row(
+            scenario=f"fuzz/handler/{finding.case.key()}",
+            target=config.target.name,
+            verdict="fails" if finding.confirmed else "flaky",
+            description=f"{finding.kind}: {finding.case.describe()}",
+            reason=f"{finding.kind}: {finding.detail}",
+            violations=[f"{finding.kind}: {finding.detail}"],
+            reproducer=f"python -m harness replay {finding.path}",
+            python=list(outcome.python or []),
+            finding=Finding(
+                data=_readable(finding.case),
+                replay=f"python -m harness replay {finding.path}",
+                schedule=finding.case.describe(),
+                kind=finding.kind,
+                file=str(finding.path or ""),
+            ),
+        )
         for finding in outcome.findings
     ]
     if not rows:
-        description = f"{outcome.cases} fuzzed cases against {config.handler}"
         rows.append(
-            _nothing_found_row(
-                "fuzz/handler/all", description, config.target.name, outcome.seconds, outcome.python
+            Row(
+                "fuzz/handler/all",
+                config.target.name,
+                "same",
+                description=f"{outcome.cases} fuzzed cases against {config.handler}",
+                duration_s=round(outcome.seconds, 3),
+                python=list(outcome.python or []),
             )
         )
     extra = {
@@ -301,17 +337,11 @@ def _cmd_fuzz_handler(args: argparse.Namespace) -> int:
             ],
         }
     }
-    path = _write_report(rows, [config.target], started, extra, config.report_dir)
-    for finding in outcome.findings:
-        print(f"\n== {finding.kind}: {finding.detail}")
-        print(f"   case: {finding.case.describe()}")
-        print(f"   reproduce: python -m harness replay {finding.path}")
     print(
         f"\n{outcome.cases} cases in {outcome.seconds:.1f} s over {config.transport}: "
         f"{len(outcome.findings)} finding(s); resources {outcome.resources}"
     )
-    print(f"report: {path}")
-    return _exit_status(bool(outcome.findings))
+    return _finish(rows, [config.target], started, extra, report_dir, "handler-fuzz")
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

@@ -71,6 +71,8 @@ class FuzzConfig:
     max_cases: int | None = None
     seed: int = 0
     report_dir: Path = PROJECT_ROOT / "reports" / "fuzz"
+    #: hypothesis's example database (``--database``): None, a Redis URL or a directory
+    database: str | None = None
     batch: bool = False
     idle: float = 0.5
     shrink_seconds: float = 30.0
@@ -162,6 +164,7 @@ class Fuzzer:
             max_findings=config.max_findings,
             max_examples=config.max_examples,
             exhausted=self._out_of_cases,
+            database=config.database,
         )
         self._memo: dict[Case, Any] = {}
         self._in_flight = 0

@@ -25,9 +25,9 @@ from typing import Any
 import trio
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
-from hypothesis.database import DirectoryBasedExampleDatabase
 
 from harness.errors import HarnessError
+from harness.fuzz.database import open_database
 
 
 @dataclasses.dataclass
@@ -58,23 +58,26 @@ def run_hypothesis(
     reuse: bool,
     report_dir: Path,
     digest: str,
+    database: str | None = None,
 ) -> None:
     """Run ``check`` on examples of ``strategy`` with hypothesis, quietly.
 
     The example database lives in ``report_dir/hypothesis`` and is keyed by ``digest``
     (one per fuzzed family or handler), so a later run with ``reuse`` tries the cases an
     earlier run found first. ``check`` raises to report a failure, which hypothesis then
-    shrinks.
+    shrinks. ``database`` names another example database (``fuzz --database``: Redis or
+    a directory; see ``harness.fuzz.database``).
     """
-    database = DirectoryBasedExampleDatabase(str(report_dir / "hypothesis"))
+    examples_db = open_database(database, report_dir)
     phases = [Phase.explicit, Phase.generate, Phase.shrink]
     if reuse:
         phases.insert(1, Phase.reuse)
 
-    @hypothesis_seed(run_seed)
+    # @settings outside @seed: @seed alone turns the example database off, so with the
+    # settings inside it no finding would ever be saved (or replayed by a later run).
     @settings(
         max_examples=examples,
-        database=database,
+        database=examples_db,
         deadline=None,
         suppress_health_check=list(HealthCheck),
         phases=phases,
@@ -82,6 +85,7 @@ def run_hypothesis(
         print_blob=False,
         verbosity=Verbosity.quiet,
     )
+    @hypothesis_seed(run_seed)
     @given(strategy)
     def fuzz_one(example: Any) -> None:
         check(example)
@@ -113,8 +117,10 @@ class Driver:
         max_examples: int | None = None,
         deadline: float = float("inf"),
         exhausted: Callable[[], bool] = lambda: False,
+        database: str | None = None,
     ) -> None:
         self.strategy = strategy
+        self.database = database
         self.digest = digest
         self.seed = seed
         self.report_dir = report_dir
@@ -192,4 +198,5 @@ class Driver:
             reuse=reuse,
             report_dir=self.report_dir,
             digest=self.digest,
+            database=self.database,
         )

@@ -72,6 +72,8 @@ class HandlerFuzzConfig:
     max_cases: int | None = None
     seed: int = 0
     report_dir: Path = PROJECT_ROOT / "reports" / "fuzz"
+    #: hypothesis's example database (``--database``): None, a Redis URL or a directory
+    database: str | None = None
     idle: float = 0.3
     hang_after: float = 1.0
     shrink_seconds: float = 20.0
@@ -354,6 +356,7 @@ class HandlerFuzzer:
                     exhausted=lambda: (
                         config.max_cases is not None and self.outcome.cases >= config.max_cases
                     ),
+                    database=config.database,
                 )
                 if config.duration is not None:
                     driver.deadline = self._started + config.duration

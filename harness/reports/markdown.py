@@ -17,6 +17,7 @@ from harness.reports.json_report import is_grid
 
 LIMIT = 900_000
 DIFF_LINES = 40
+LINE_WIDTH = 400
 MAX_MEMBERS = 30
 _ICONS = {
     "same": "🟢",
@@ -42,10 +43,13 @@ def _fence(text: str, lang: str = "") -> list[str]:
 
 
 def _clip_diff(diff: str) -> str:
-    lines = diff.splitlines()
-    if len(lines) <= DIFF_LINES:
-        return diff
-    return "\n".join([*lines[:DIFF_LINES], f"... ({len(lines) - DIFF_LINES} more lines)"])
+    lines = [
+        line if len(line) <= LINE_WIDTH else f"{line[:LINE_WIDTH]}... (+{len(line) - LINE_WIDTH})"
+        for line in diff.splitlines()
+    ]
+    if len(lines) > DIFF_LINES:
+        lines = [*lines[:DIFF_LINES], f"... ({len(lines) - DIFF_LINES} more lines)"]
+    return "\n".join(lines)
 
 
 def _where(row: dict[str, Any], grid: bool) -> str:

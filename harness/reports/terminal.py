@@ -31,6 +31,7 @@ _COLOURS = {
     "error": "41;97",
 }
 DIFF_LINES = 30
+LINE_WIDTH = 240
 
 
 def _fmt_seconds(seconds: float) -> str:
@@ -143,6 +144,13 @@ def _where(row: dict[str, Any], grid: bool) -> str:
     return f"{row['target']}@{row['interpreter']}" if grid else row["target"]
 
 
+def _clip_line(line: str, width: int = LINE_WIDTH) -> str:
+    """A diff line cut to ``width`` characters, saying how much is left out."""
+    if len(line) <= width:
+        return line
+    return f"{line[:width]}... (+{len(line) - width} characters)"
+
+
 def _clip(text: str, width: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 3] + "..."
@@ -170,7 +178,7 @@ def summary(
         print(f"   e.g. {example['scenario']} [{_where(example, grid)}]", file=out)
         diff = example.get("diff", "").splitlines()
         for line in diff[:DIFF_LINES]:
-            print("   " + line, file=out)
+            print("   " + _clip_line(line), file=out)
         if len(diff) > DIFF_LINES:
             print(f"   ... ({len(diff) - DIFF_LINES} more lines in the report)", file=out)
         print(f"   reproduce: {example['reproducer']}", file=out)
