@@ -31,11 +31,13 @@ import itertools
 import json
 import os
 import re
+import signal
 import socket
 import struct
 from pathlib import Path
 from typing import Any
 
+import psutil
 import trio
 
 from harness import wire
@@ -43,7 +45,7 @@ from harness.clients import drive, wire_address
 from harness.errors import AgentGone, HarnessError, UsageError
 from harness.fuzz import tree
 from harness.fuzz.case import HTTP_FAMILIES, Case
-from harness.host import AgentProcess, make_workdir
+from harness.host import AgentProcess, make_workdir, reap_pids
 from harness.scenario import ServerSpec
 from harness.targets import Target
 
@@ -155,6 +157,23 @@ class ByteBudget:
             self._released = trio.Event()
 
 
+def _stop_group(agent: AgentProcess) -> list[int]:
+    """Freeze the agent's process group, list its members, kill them all; their pids."""
+    if not agent.alive():
+        return []
+    group = agent.pid
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, signal.SIGSTOP)
+    members = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
+            if process.pid != group and os.getpgid(process.pid) == group:
+                members.append(process.pid)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, signal.SIGKILL)
+    return members
+
+
 _client_names = itertools.count()
 
 
@@ -254,10 +273,19 @@ class FuzzServer:
             )
 
     async def stop(self) -> None:
-        """Stop the server process and remove its private directory."""
+        """Stop the server process and everything it started, and remove its private
+        directory.
+
+        The whole process group goes at once (the agent leads one): a CGI script may be
+        starting children of its own while the agent's descendants are listed one by
+        one, and those would outlive the kill. Its members are then ours to reap (the
+        harness is their subreaper).
+        """
         if self.agent is not None:
             with trio.CancelScope(shield=True):
+                members = await trio.to_thread.run_sync(_stop_group, self.agent)
                 await self.agent.stop()
+                await trio.to_thread.run_sync(reap_pids, members)
             tree.remove(self.agent.workdir)
             self.agent = None
 
