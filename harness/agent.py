@@ -80,7 +80,14 @@ def resolve(path: str, default_module: Optional[str] = None) -> Any:
         raise ValueError(f"expected MODULE:NAME, got {path!r}")
     obj: Any = importlib.import_module(module_name)
     for part in attr.split("."):
-        obj = getattr(obj, part)
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            if obj is not sys.modules.get(module_name):
+                raise
+            # Named as asked for: a substituted module's own __name__ (say,
+            # implementation.socketserver) is not what the scenario or the user wrote.
+            raise AttributeError("module %r has no attribute %r" % (module_name, part)) from None
     return obj
 
 

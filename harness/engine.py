@@ -1,9 +1,17 @@
 """Run scenarios against targets, compare with the baseline, decide verdicts.
 
 Each (scenario, target) pair runs in a server process of its own, at most ``jobs`` at once.
-A difference is confirmed by running both sides again; one that does not repeat is
-``flaky``. Invariant violations are ``fails`` on whichever target broke them, the baseline
-included.
+Verdicts come from ``harness.compare.decide``. A difference is confirmed by running both
+sides again once every first run is over, one scenario at a time, so that the load of the
+run cannot make a difference repeat; one that does not repeat is ``flaky``. Invariant
+violations are ``fails`` on whichever target broke them, the baseline included.
+
+Blame: what a target does is a verdict about the target. A target that never starts (its
+import raises, it exits, it hangs before ``ready``) is ``fails: target does not start:
+...``; after a target has failed to start without ever starting, the engine stops trying it
+and gives its remaining scenarios the same verdict at once. ``error`` is only for the
+harness's or a scenario's own defects. SIGINT and SIGTERM stop a run cleanly: every server
+process is ended, and ``run`` returns what finished, with ``interrupted`` set.
 """
 
 from __future__ import annotations
@@ -11,18 +19,24 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import signal
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import trio
 
-from harness.compare import differing_keys, explain, readable_diff
-from harness.errors import AgentGone, HarnessError
+from harness.compare import Decision, Verdict, decide, readable_diff
+from harness.errors import AgentGone, HarnessError, TargetDidNotStart
 from harness.forkservers import ForkServerPool
 from harness.host import AgentProcess, make_workdir
-from harness.observation import normalize_text, sorted_lines, summarize_events
+from harness.observation import (
+    canonical_spellings,
+    normalize_text,
+    sorted_lines,
+    summarize_events,
+)
 from harness.scenario import Run, Scenario
 from harness.targets import Target
 
@@ -35,10 +49,12 @@ class Observed:
 
     observation: dict[str, Any]
     violations: list[str]
-    status: str  # completed | hang | error
+    status: str  # completed | hang | nostart | error (see harness.compare.Observation)
     duration: float
     python: tuple[int, ...] = ()
     error: str = ""
+    #: spellings rewritten to one form (``'latin1' -> 'iso8859-1'``), for a note
+    spellings: frozenset[str] = frozenset()
 
 
 @dataclasses.dataclass
@@ -56,6 +72,8 @@ class Result:
     reproducer: str = ""
     python: list[int] = dataclasses.field(default_factory=list)
     observation: dict[str, Any] | None = None
+    #: remarks that do not change the verdict (a raw text that differed only in spelling)
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The report row."""
@@ -70,13 +88,17 @@ def _normalize_output(text: str, mode: str, replacements: list[tuple[str, str]])
 
 
 async def observe(
-    scenario: Scenario, target: Target, pool: ForkServerPool | None = None
+    scenario: Scenario,
+    target: Target,
+    pool: ForkServerPool | None = None,
+    agent_factory: Callable[..., AgentProcess] = AgentProcess,
 ) -> Observed:
     """Run ``scenario`` once against ``target`` in a fresh server process (forked by the
-    target's fork server in ``pool`` when it can be)."""
+    target's fork server in ``pool`` when it can be). ``agent_factory`` makes the server
+    process's handle (tests give one without a process)."""
     started = time.monotonic()
     workdir = make_workdir()
-    agent = AgentProcess(target, scenario.server.to_agent(), workdir, pool=pool)
+    agent = agent_factory(target, scenario.server.to_agent(), workdir, pool=pool)
     status, error, facts, violations = "completed", "", {}, []
     construct = None
     python: tuple[int, ...] = ()
@@ -104,6 +126,8 @@ async def observe(
                         status = "hang"
                     facts = run.facts
                     violations = run.violations
+            except TargetDidNotStart as exc:
+                status, error = "nostart", str(exc)
             except HarnessError as exc:
                 status, error = "error", f"{type(exc).__name__}: {exc}"
             except Exception:  # a bug in a scenario or in the harness: never the target's
@@ -112,7 +136,9 @@ async def observe(
                 with trio.CancelScope(shield=True):
                     await agent.stop()
                 nursery.cancel_scope.cancel()
-        replacements = [(str(workdir), "<tmp>"), (f"pid {agent.pid}", "pid <pid>")]
+        replacements = [(str(workdir), "<tmp>")]
+        if agent.started:
+            replacements.append((f"pid {agent.pid}", "pid <pid>"))
         observation: dict[str, Any] = {}
         if construct is not None:
             observation["construct"] = construct
@@ -124,13 +150,26 @@ async def observe(
         observation["stderr"] = _normalize_output(
             agent.read_stderr(), scenario.stderr, replacements
         )
-        if status == "hang":
-            observation["status"] = "hang"
+        if status in ("hang", "nostart"):
+            observation["status"] = status
+        observation, spellings = _canonical(observation)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return Observed(
-        observation, list(violations), status, time.monotonic() - started, python, error
+        observation,
+        list(violations),
+        status,
+        time.monotonic() - started,
+        python,
+        error,
+        frozenset(spellings),
     )
+
+
+def _canonical(observation: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """The observation with one spelling for each codec and exception name."""
+    text, changed = canonical_spellings(json.dumps(observation, ensure_ascii=False))
+    return (json.loads(text) if changed else observation), changed
 
 
 def _client_error(exc: BaseException) -> str:
@@ -152,11 +191,16 @@ class Settings:
     """How a run is carried out."""
 
     jobs: int = 4
-    retries: int = 1
+    retries: int = 1  # reruns of both sides to confirm a difference (at least 1)
     fork_server: bool = True  # fork agents from a fork server per target (else spawn each)
 
 
 ProgressCallback = Callable[[Scenario, list[Result]], None]
+#: How one side of one scenario is run: ``observe`` by default; tests give a fake.
+Observer = Callable[[Scenario, Target, "ForkServerPool | None"], Awaitable[Observed]]
+
+#: The signals that stop a run cleanly (with a report of what finished).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class Engine:
@@ -168,141 +212,187 @@ class Engine:
         baseline: Target,
         settings: Settings | None = None,
         progress: ProgressCallback | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.targets = targets
         self.baseline = baseline
         self.settings = settings or Settings()
         self.progress = progress
+        self._observer: Observer = observer or observe
         self._limiter = trio.CapacityLimiter(max(1, self.settings.jobs))
         #: the fork servers of the latest ``run`` (closed when it returns; their start
         #: failures stay readable: ``pool.start_failure(target)``)
         self.pool: ForkServerPool | None = None
+        #: the signal that stopped the latest ``run``, or None
+        self.interrupted: int | None = None
+        #: why a target never started, once the engine has stopped trying it
+        self.not_starting: dict[Target, str] = {}
+        self._started: set[Target] = set()
 
     async def _observe(self, scenario: Scenario, target: Target) -> Observed:
+        if target in self.not_starting:
+            return _not_started(self.not_starting[target])
         async with self._limiter:
-            return await observe(scenario, target, self.pool)
+            if target in self.not_starting:  # decided while this one waited for a slot
+                return _not_started(self.not_starting[target])
+            got = await self._observer(scenario, target, self.pool)
+        if got.status == "nostart":
+            if target not in self._started:
+                self.not_starting.setdefault(target, got.error)
+        elif got.status != "error":
+            self._started.add(target)
+        return got
 
     async def run(self, scenarios: Iterable[Scenario]) -> list[Result]:
-        """Every scenario against every target; results in catalog order."""
+        """Every scenario against every target; results in catalog order.
+
+        First every scenario runs once on every side, ``jobs`` processes at a time; then
+        the differences are rerun to confirm them, one scenario at a time. After SIGINT or
+        SIGTERM it returns the results that were complete, and ``interrupted`` says which
+        signal stopped it.
+        """
         scenarios = list(scenarios)
         results: dict[str, list[Result]] = {}
+        pending: list[tuple[Scenario, list[Observed]]] = []
+        self.interrupted = None
 
-        async def one(s: Scenario) -> None:
-            results[s.id] = await self.run_scenario(s)
+        async def first(s: Scenario) -> None:
+            observed = await self._observe_all(s)
+            judged = self._judge_all(s, observed, reruns=None)
+            if judged is None:
+                pending.append((s, observed))
+            else:
+                done(s, judged)
+
+        def done(s: Scenario, judged: list[Result]) -> None:
+            results[s.id] = judged
             if self.progress:
-                self.progress(s, results[s.id])
+                self.progress(s, judged)
 
         self.pool = ForkServerPool() if self.settings.fork_server else None
         try:
-            async with trio.open_nursery() as nursery:
-                for s in scenarios:
-                    nursery.start_soon(one, s)
+            async with trio.open_nursery() as outer:
+                outer.start_soon(self._stop_on_signal, outer.cancel_scope)
+                async with trio.open_nursery() as nursery:
+                    for s in scenarios:
+                        nursery.start_soon(first, s)
+                order = {s.id: i for i, s in enumerate(scenarios)}
+                for s, observed in sorted(pending, key=lambda p: order[p[0].id]):
+                    reruns = []
+                    for _ in range(max(1, self.settings.retries)):
+                        reruns.append(await self._observe_all(s))
+                    judged = self._judge_all(s, observed, reruns)
+                    assert judged is not None
+                    done(s, judged)
+                outer.cancel_scope.cancel()
         finally:
             if self.pool is not None:
                 with trio.CancelScope(shield=True):
                     await self.pool.aclose()
-        return [r for s in scenarios for r in results[s.id]]
+        return [r for s in scenarios if s.id in results for r in results[s.id]]
 
-    async def run_scenario(self, scenario: Scenario) -> list[Result]:
-        """One scenario: baseline and targets observed concurrently, then compared."""
-        observed: dict[int, Observed] = {}
+    async def _stop_on_signal(self, scope: trio.CancelScope) -> None:
+        with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
+            async for signum in signals:
+                self.interrupted = int(signum)
+                scope.cancel()
+                return
+
+    async def _observe_all(self, scenario: Scenario) -> list[Observed]:
+        """The baseline (index 0) and every target, observed concurrently."""
+        sides = [self.baseline, *self.targets]
+        observed: list[Observed | None] = [None] * len(sides)
 
         async def grab(index: int, target: Target) -> None:
             observed[index] = await self._observe(scenario, target)
 
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(grab, -1, self.baseline)
-            for index, target in enumerate(self.targets):
+            for index, target in enumerate(sides):
                 nursery.start_soon(grab, index, target)
-        base = observed[-1]
+        return [o for o in observed if o is not None]
+
+    def _judge_all(
+        self, scenario: Scenario, observed: list[Observed], reruns: list[list[Observed]] | None
+    ) -> list[Result] | None:
+        """The results of one scenario, or None while a difference waits for its reruns."""
+        base = observed[0]
         results = []
         if base.status != "completed" or base.violations:
             results.append(self._baseline_result(scenario, base))
-        for index, target in enumerate(self.targets):
-            results.append(await self._judge(scenario, target, base, observed[index]))
+            if base.status in ("nostart", "error"):
+                return results  # nothing to compare the targets with
+        decisions = []
+        for index, target in enumerate(self.targets, start=1):
+            again = [(rerun[0], rerun[index]) for rerun in reruns or ()]
+            decision = decide(
+                (base, observed[index]),
+                again,
+                known=scenario.known,
+                labels=target.labels,
+                deadline=scenario.deadline,
+            )
+            if decision.needs_rerun and reruns is None:
+                return None
+            decisions.append((target, observed[index], decision))
+        for target, got, decision in decisions:
+            results.append(self._result(scenario, target, base, got, decision))
         return results
 
     def _baseline_result(self, scenario: Scenario, base: Observed) -> Result:
-        verdict = {"hang": "hang", "error": "error"}.get(base.status, "fails")
+        """The baseline's own row, when it could not serve as one (hang, fails, ...)."""
+        if base.status == "error":
+            verdict, reason = Verdict.ERROR, base.error
+        elif base.status == "nostart":
+            verdict = Verdict.FAILS
+            reason = f"target does not start: {base.error} (the targets were not compared)"
+        elif base.status == "hang":
+            verdict, reason = Verdict.HANG, f"did not finish within {scenario.deadline:g} s"
+        else:
+            verdict, reason = Verdict.FAILS, "; ".join(base.violations)
         return Result(
             scenario=scenario.id,
             target=self.baseline.name,
-            verdict=verdict,
+            verdict=verdict.value,
             duration_s=round(base.duration, 3),
-            reason=base.error or "; ".join(base.violations),
+            reason=reason,
             violations=base.violations,
             python=list(base.python),
             reproducer=self.reproducer(scenario, self.baseline),
             observation=base.observation,
         )
 
-    async def _judge(
-        self, scenario: Scenario, target: Target, base: Observed, got: Observed
+    def _result(
+        self,
+        scenario: Scenario,
+        target: Target,
+        base: Observed,
+        got: Observed,
+        decision: Decision,
     ) -> Result:
+        """The report row of one target from its decision."""
         result = Result(
             scenario=scenario.id,
             target=target.name,
-            verdict="same",
+            verdict=decision.verdict.value,
             duration_s=round(got.duration, 3),
+            reason=decision.reason,
+            differing_keys=list(decision.keys),
+            violations=list(got.violations),
             python=list(got.python),
             reproducer=self.reproducer(scenario, target),
         )
-        if base.status == "error" or got.status == "error":
-            result.verdict = "error"
-            result.reason = got.error or f"baseline: {base.error}"
-            return result
-        if got.status == "hang":
-            result.verdict = "hang"
-            result.reason = f"did not finish within {scenario.deadline:g} s"
-            result.observation = got.observation
-            return result
-        if base.status == "hang":
-            result.verdict = "error"
-            result.reason = "the baseline hangs in this scenario, so there is nothing to compare"
-            return result
-        if got.violations:
-            result.verdict = "fails"
-            result.violations = got.violations
-            result.reason = "; ".join(got.violations)
-            result.observation = got.observation
+        if decision.diff_from is not None:
+            first_base, first_got = decision.diff_from
             result.diff = readable_diff(
-                base.observation, got.observation, (self.baseline.name, target.name)
+                first_base.observation, first_got.observation, (self.baseline.name, target.name)
             )
-            return result
-        keys = _differing(base, got)
-        if not keys:
-            return result
-        known = explain(
-            keys, scenario.known, target.labels, got.python or base.python, base.python or None
-        )
-        if known is not None:
-            result.verdict = "explained"
-            result.reason = "; ".join(k.describe() for k in known)
-            result.differing_keys = keys
-            result.diff = readable_diff(
-                base.observation, got.observation, (self.baseline.name, target.name)
+        if decision.verdict not in (Verdict.SAME, Verdict.EXPLAINED):
+            result.observation = got.observation
+        if got.spellings != base.spellings:
+            result.notes.append(
+                "the raw text differed only in spelling, read as one: "
+                + ", ".join(sorted(got.spellings ^ base.spellings))
             )
-            return result
-        # Confirm: a difference must repeat, on fresh processes for both sides.
-        for _ in range(self.settings.retries):
-            again_base = await self._observe(scenario, self.baseline)
-            again = await self._observe(scenario, target)
-            if again.status != "completed" or again_base.status != "completed":
-                continue
-            if not _differing(again_base, again):
-                result.verdict = "flaky"
-                result.reason = "the difference did not repeat on rerun"
-                result.differing_keys = keys
-                result.diff = readable_diff(
-                    base.observation, got.observation, (self.baseline.name, target.name)
-                )
-                return result
-        result.verdict = "differs"
-        result.differing_keys = keys
-        result.diff = readable_diff(
-            base.observation, got.observation, (self.baseline.name, target.name)
-        )
-        result.observation = got.observation
         return result
 
     def reproducer(self, scenario: Scenario, target: Target) -> str:
@@ -313,5 +403,6 @@ class Engine:
         )
 
 
-def _differing(base: Observed, got: Observed) -> list[str]:
-    return differing_keys(base.observation, got.observation)
+def _not_started(reason: str) -> Observed:
+    """A side the engine did not run: its target never started earlier in this run."""
+    return Observed({"status": "nostart"}, [], "nostart", 0.0, (), reason)

@@ -18,6 +18,11 @@ class ScenarioError(HarnessError):
     """A scenario used the harness wrongly (a bug in the catalog, not in a target)."""
 
 
+class TargetDidNotStart(Exception):
+    """The target's server process never became ready: its import raised, it exited, or it
+    hung before ``ready``. The target's fault, so a verdict about it, never ``error``."""
+
+
 class AgentGone(HarnessError):
     """The server process ended or stopped answering while a scenario needed it."""
 

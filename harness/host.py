@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import psutil
 import trio
 
-from harness.errors import AgentGone
+from harness.errors import AgentGone, TargetDidNotStart
 from harness.targets import PROJECT_ROOT, Target
 
 if TYPE_CHECKING:
@@ -136,6 +136,11 @@ class AgentProcess:
                             fds=(out.fileno(), err.fileno(), write_fd),
                         )
                         self.forked = self._popen is not None
+                        failure = self.pool.start_failure(self.target)
+                        if self._popen is None and failure:
+                            # The target's own import failed in its fork server: a new
+                            # process would fail the same way (or hang as long again).
+                            raise TargetDidNotStart(failure.strip().splitlines()[0])
                     if self._popen is None:
                         self._popen = subprocess.Popen(
                             [self.target.python, "-m", "harness.agent"],
@@ -194,6 +199,11 @@ class AgentProcess:
             raise AgentGone(f"server process is gone ({exc})") from None
 
     @property
+    def started(self) -> bool:
+        """Whether a process was started (a target may fail before one is)."""
+        return self._popen is not None
+
+    @property
     def pid(self) -> int:
         """The agent's process id."""
         assert self._popen is not None
@@ -222,14 +232,26 @@ class AgentProcess:
         return None
 
     async def wait_ready(self, timeout: float) -> Event:
-        """Wait for ``ready`` or ``construct:raised``; AgentGone if neither comes."""
+        """Wait for ``ready`` or ``construct:raised`` of the server.
+
+        Raises ``TargetDidNotStart`` when the target's modules failed to import, or the
+        process exited or stayed silent before either event.
+        """
         event = await self.wait_for(lambda e: e["ev"] in ("ready", "construct:raised"), timeout)
-        if event is None:
-            raise AgentGone(
-                f"server process did not report ready within {timeout:g} s; "
-                f"stderr: {self.read_stderr()[-500:]!r}"
-            )
-        return event
+        if event is not None and event["ev"] == "construct:raised" and event.get("stage"):
+            raise TargetDidNotStart(f"{event.get('type')}: {event.get('message', '')}".strip())
+        if event is not None:
+            return event
+        # The event pipe closed (the process ended) or the time ran out.
+        with trio.move_on_after(2.0):
+            while self.alive() and self._events_closed:
+                await trio.sleep(0.01)
+        said = _last_line(self.read_stderr())
+        said = f"; its last words: {said}" if said else ""
+        if not self.alive():
+            status = self._popen.poll() if self._popen is not None else None
+            raise TargetDidNotStart(f"exited with status {status} before it was ready{said}")
+        raise TargetDidNotStart(f"did not report ready within {timeout:g} s{said}")
 
     def command(self, op: str, *, thread: bool = False, **fields: Any) -> int:
         """Send a command; returns its id (wait for ``command:*`` events with it)."""
@@ -297,6 +319,11 @@ class AgentProcess:
         # Reaping is quick once SIGKILL has landed; do it off the event loop all the same.
         self.exit_status = await trio.to_thread.run_sync(popen.wait)
         await trio.to_thread.run_sync(reap_pids, descendants)
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
 
 
 def kill_tree(pid: int) -> list[int]:

@@ -172,3 +172,43 @@ def test_an_uncaught_exception_is_an_internal_error_with_its_traceback(monkeypat
     assert cli.main(["list"]) == cli.ExitCode.INTERNAL == 3
     err = capsys.readouterr().err
     assert "Traceback" in err and "RuntimeError: a defect of the harness" in err
+
+
+@pytest.mark.parametrize(("signum", "status"), [(2, 130), (15, 143)])
+def test_a_signal_mid_run_leaves_a_partial_report_and_nothing_running(signum, status, tmp_path):
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            "--select",
+            "http/*",
+            "--report-dir",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HARNESS_TEST_TOKEN": TOKEN},
+    )
+    try:
+        # Mid-run: once the first scenario has finished (its progress line is out).
+        seen = []
+        for line in proc.stderr:
+            seen.append(line)
+            if line.startswith("["):
+                break
+        proc.send_signal(signum)
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == status, "".join(seen) + err[-3000:]
+    assert "Traceback" not in err
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["interrupted"] == {2: "SIGINT", 15: "SIGTERM"}[signum]
+    assert 0 < len({r["scenario"] for r in report["results"]}) < 300
+    assert not agents_running()
