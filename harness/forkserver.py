@@ -210,35 +210,45 @@ class _Server:
             # Nothing may return from here into the server's loop: this process is a copy.
             try:
                 _close(read_end)
-                pid = os.fork()
-                if pid == 0:
-                    _close(write_end)
-                    self._become_agent(request, fds)
-                os.write(write_end, str(pid).encode())
+                os.write(write_end, self._middle(request, fds).encode())
             finally:
                 os._exit(0)
         _close(write_end)
-        chunks = []
-        while True:
-            chunk = os.read(read_end, 64)
-            if not chunk:
-                break
-            chunks.append(chunk)
+        text = _read_all(read_end).decode()
         _close(read_end)
         _pid, status = os.waitpid(middle, 0)
         # The middle process has exited and been reaped, so the agent is the harness's now.
-        text = b"".join(chunks)
-        if not text:
-            return {"refused": "the middle process failed (wait status %d)" % (status,)}
-        return {"pid": int(text)}
+        if text.isdigit():
+            return {"pid": int(text)}
+        # The same preparation would fail for every agent: the harness stops asking.
+        why = text or "the middle process failed (wait status %d)" % (status,)
+        return {"refused": why, "final": True}
 
-    def _become_agent(self, request: Dict[str, Any], fds: List[int]) -> None:
-        """In the grandchild: make this process a fresh agent and run it; never returns."""
+    def _middle(self, request: Dict[str, Any], fds: List[int]) -> str:
+        """In the middle process: fork the agent; its pid once it is prepared, or why not."""
+        ready_read, ready_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            _close(ready_read)
+            self._become_agent(request, fds, ready_write)
+        _close(ready_write)
+        said = _read_all(ready_read).decode("utf-8", "replace")
+        if said == "ok":
+            return str(pid)
+        os.waitpid(pid, 0)  # it failed before it was an agent: reap it here
+        return "a forked agent failed to prepare: " + (said or "it died")
+
+    def _become_agent(self, request: Dict[str, Any], fds: List[int], ready: int) -> None:
+        """In the grandchild: make this process a fresh agent and run it; never returns.
+
+        Says ``ok`` on ``ready`` once prepared (from then on it is the agent, whatever the
+        target does), or why it could not be prepared, and exits.
+        """
         try:
             setup = request["setup"]
             os.setsid()
             self.sock.detach()  # its fd is closed below; the object must not close it again
-            _place_fds(fds, int(setup["event_fd"]))
+            ready = _place_fds(fds, int(setup["event_fd"]), ready)
             _rebuild_stdio()
             os.chdir(request["cwd"])
             _replace_environment(request["env"])
@@ -252,20 +262,31 @@ class _Server:
             from harness import agent
 
             agent.begin(setup)
+        except BaseException as exc:
+            try:
+                os.write(ready, ("%s: %s" % (type(exc).__name__, exc)).encode()[:2000])
+            finally:
+                os._exit(1)
+        os.write(ready, b"ok")
+        _close(ready)
+        try:
             agent.serve(setup)  # exits the process
         except BaseException:
-            _die()
-        _die()
-
-
-def _die() -> None:
-    """End a forked process that failed before or outside the agent: as Python would."""
-    try:
-        if sys.exc_info()[0] is not None:
+            # Only a defect of the agent itself gets here; a spawned agent would print the
+            # traceback and exit 1 too.
             sys.excepthook(*sys.exc_info())
         _flush_stdio()
-    finally:
         os._exit(1)
+
+
+def _read_all(fd: int) -> bytes:
+    """Everything from ``fd`` until EOF."""
+    chunks = []
+    while True:
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
 
 
 # --- process state -----------------------------------------------------------------------
@@ -375,36 +396,39 @@ def _signal_handlers() -> Dict[str, str]:
 # --- becoming an agent ---------------------------------------------------------------------
 
 
-def _place_fds(received: List[int], event_fd: int) -> None:
-    """Put the received fds on 0, 1, 2 and ``event_fd``; close every other fd."""
+def _place_fds(received: List[int], event_fd: int, keep_open: int) -> int:
+    """Put the received fds on 0, 1, 2 and ``event_fd``; close every other fd but
+    ``keep_open``, which moves out of their way: its new number."""
     import fcntl
 
     wanted = [0, 1, 2, event_fd]
     # First out of the way of every number they are going to, then onto those numbers.
-    floor = max(wanted + received) + 1
-    moved = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor) for fd in received]
+    floor = max([*wanted, *received, keep_open]) + 1
+    moved = [fcntl.fcntl(fd, fcntl.F_DUPFD, floor) for fd in [*received, keep_open]]
     for fd, number in zip(moved, wanted):
         os.dup2(fd, number)  # inheritable, as a spawned agent's are
-    keep = set(wanted)
+    keep = {*wanted, moved[-1]}
     for fd in _open_fds():
         if fd not in keep:
             _close(fd)
+    return moved[-1]
 
 
 def _rebuild_stdio() -> None:
-    """New ``sys.stdin``/``stdout``/``stderr`` on fds 0-2, made as the interpreter makes them.
+    """New ``sys.stdin``/``stdout``/``stderr`` on fds 0-2, made as the interpreter made its own.
 
     The server's own objects were made for its own files (what they cached at start, such as
-    whether the file is seekable, is theirs); the settings that come from the environment and
-    the command line (encoding, errors, buffering) are the same, so they are read off them.
+    whether the file is seekable, is theirs). Their settings (encoding, errors, buffering)
+    came from the environment, the command line and the interpreter, the same as a spawned
+    agent's, and neither process has a terminal: the new objects copy them.
     """
-    buffered = not isinstance(getattr(sys.__stdout__, "buffer", None), io.FileIO)
     streams = []
     for fd, old in ((0, sys.__stdin__), (1, sys.__stdout__), (2, sys.__stderr__)):
         writing = fd != 0
+        unbuffered = isinstance(getattr(old, "buffer", None), io.FileIO)
         # Never closed: like the interpreter's own, it lives as long as the process.
         binary = open(  # noqa: SIM115
-            fd, "wb" if writing else "rb", -1 if buffered or not writing else 0, closefd=False
+            fd, "wb" if writing else "rb", 0 if unbuffered else -1, closefd=False
         )
         raw = binary if isinstance(binary, io.FileIO) else binary.raw
         raw.name = getattr(old, "name", fd)  # "<stdin>"..., as the interpreter names them
@@ -413,8 +437,8 @@ def _rebuild_stdio() -> None:
             encoding=getattr(old, "encoding", None),
             errors=getattr(old, "errors", None),
             newline="\n",
-            line_buffering=buffered and (os.isatty(fd) or fd == 2),
-            write_through=not buffered,
+            line_buffering=getattr(old, "line_buffering", False),
+            write_through=getattr(old, "write_through", False),
         )
         text.mode = "w" if writing else "r"
         streams.append(text)

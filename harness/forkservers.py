@@ -221,6 +221,12 @@ class ForkServerPool:
         if "pid" not in reply:
             os.close(stdin_write)
             self.declined += 1
+            if reply.get("final"):  # it would fail the same way for every agent
+                self._not_used.setdefault(
+                    _key(target), f"the fork server cannot prepare agents: {reply.get('refused')}"
+                )
+                with trio.CancelScope(shield=True):
+                    await server.close()
             return None
         self.forked += 1
         return ForkedProcess(int(reply["pid"]), stdin_write)

@@ -17,7 +17,7 @@ from interpreters import find_cpython
 from harness.engine import Engine, Settings
 from harness.forkserver import read_at_start, unforkable
 from harness.forkservers import ForkServerPool
-from harness.host import AgentProcess, leftovers, make_workdir
+from harness.host import AgentProcess, agent_environment, leftovers, make_workdir
 from harness.scenario import ServerSpec
 from harness.targets import BUILTIN, Target
 
@@ -101,6 +101,7 @@ def interpreters():
     found = [pytest.param(sys.executable, id="current")]
     for minor in ("3.9", "3.13"):
         found.append(pytest.param(find_cpython(minor), id=f"cpython{minor}"))
+    found.append(pytest.param(shutil.which("pypy3"), id="pypy3"))
     return found
 
 
@@ -247,6 +248,27 @@ def test_a_fork_server_that_fails_to_start_is_recorded_and_not_retried(
     if "boom" in recorded:
         assert "Traceback" in failure and "failing.py" in failure
     assert pool.start_failure(STDLIB) is None
+    assert leftovers() == {"live": [], "zombies": []}
+
+
+def test_an_agent_that_cannot_be_prepared_is_spawned_and_forking_stops(tmp_path):
+    async def main():
+        async with ForkServerPool() as pool:
+            read_fd, write_fd = os.pipe()
+            try:
+                setup = {"modules": {}, "spec": {}, "tmpdir": "/", "event_fd": 9}
+                env = agent_environment(None)
+                missing = str(tmp_path / "missing")
+                got = await pool.spawn(STDLIB, setup, env=env, cwd=missing, fds=(write_fd,) * 3)
+            finally:
+                os.close(read_fd)
+                os.close(write_fd)
+            later = await run_agent(pool, STDLIB, [])
+            return got, later, pool.not_forking(STDLIB), pool.start_failure(STDLIB)
+
+    got, later, why, failure = trio.run(main)
+    assert got is None and not later.forked
+    assert "FileNotFoundError" in why and failure is None
     assert leftovers() == {"live": [], "zombies": []}
 
 
