@@ -557,6 +557,8 @@ class BaseServer:
                     finally:
                         if pacer is not None and not pacer.listening:
                             loops.pausing -= 1
+                            if not loops.pausing:
+                                loops.freed = False
                         loops.detach(selector)
                 finally:
                     loops.close_waker(waker)
