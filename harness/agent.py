@@ -250,6 +250,7 @@ class Agent:
             address=_describe(address),
             python=list(sys.version_info[:3]),
             implementation=sys.implementation.name,
+            executable=sys.executable,
             modules={
                 name: getattr(sys.modules.get(name), "__file__", None) for name in SUBSTITUTABLE
             },

@@ -102,6 +102,9 @@ async def observe(
     status, error, facts, violations = "completed", "", {}, []
     construct = None
     python: tuple[int, ...] = ()
+    # The interpreter's path shows where a handler names it (CGI's command line): it is
+    # which Python runs, not what the module does.
+    interpreters = {target.python}
     try:
         async with trio.open_nursery() as nursery:
             try:
@@ -111,6 +114,7 @@ async def observe(
                     construct = f"{ready.get('type')}: {ready.get('message', '')}"
                 else:
                     python = tuple(ready.get("python", ()))
+                    interpreters.add(ready.get("executable") or target.python)
                     run = Run(agent, ready, scenario.server)
                     run.mark_base()
                     with trio.move_on_after(scenario.deadline) as scope:
@@ -137,6 +141,7 @@ async def observe(
                     await agent.stop()
                 nursery.cancel_scope.cancel()
         replacements = [(str(workdir), "<tmp>")]
+        replacements += [(path, "<python>") for path in sorted(interpreters, key=len)[::-1]]
         if agent.started:
             replacements.append((f"pid {agent.pid}", "pid <pid>"))
         observation: dict[str, Any] = {}
@@ -166,10 +171,23 @@ async def observe(
     )
 
 
-def _canonical(observation: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
-    """The observation with one spelling for each codec and exception name."""
-    text, changed = canonical_spellings(json.dumps(observation, ensure_ascii=False))
-    return (json.loads(text) if changed else observation), changed
+def _canonical(observation: Any) -> tuple[Any, set[str]]:
+    """The observation with one spelling for each codec and exception name (every string
+    in it, keys included, as text: a traceback's last line must start a line)."""
+    changed: set[str] = set()
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            text, rewrites = canonical_spellings(value)
+            changed.update(rewrites)
+            return text
+        if isinstance(value, list):
+            return [walk(item) for item in value]
+        if isinstance(value, dict):
+            return {walk(key): walk(item) for key, item in value.items()}
+        return value
+
+    return walk(observation), changed
 
 
 def _client_error(exc: BaseException) -> str:

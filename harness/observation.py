@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import collections
 import functools
+import importlib
 import re
 import sys
 from collections.abc import Iterable
@@ -36,7 +37,7 @@ _HTTP_DATE = re.compile(
     re.MULTILINE | re.IGNORECASE,
 )
 _SERVER = re.compile(
-    r"^(Server): ([A-Za-z]+HTTP)(?:/\d+\.\d+)? (?:Python|PyPy)/\d+\.\d+\.\d+\S*\r?$",
+    r"^(Server): ([A-Za-z]+)(?:/\d+(?:\.\d+)*)? (?:C?Python|PyPy)/\d+\.\d+\.\d+\S*\r?$",
     re.MULTILINE | re.IGNORECASE,
 )
 
@@ -56,10 +57,19 @@ def normalize_text(text: str, replacements: Iterable[tuple[str, str]] = ()) -> s
     return text
 
 
-# "'latin-1' codec can't encode ..." (the name as the caller spelled it)
-_CODEC_NAME = re.compile(r"'([A-Za-z0-9_.-]+)'(?= codec\b)")
-# "socket.timeout: timed out", "_socket.timeout: ..." (a dotted exception name before ':')
-_DOTTED_EXCEPTION = re.compile(r"(?<![\w.])((?:[A-Za-z_]\w*\.)+[A-Za-z_]\w*)(?=:)")
+# "'latin-1' codec can't encode ...", "encoding='UTF-8'" (the name as the caller spelled it)
+_CODEC_NAME = re.compile(r"'([A-Za-z0-9_.-]+)'(?= codec\b)|(?<=encoding=)'([A-Za-z0-9_.-]+)'")
+# "socket.timeout: timed out", "_socket.timeout: ..." (a dotted exception name before ':'),
+# or the repr of a class: "<class 'pyexpat.ExpatError'>"
+_DOTTED_EXCEPTION = re.compile(
+    r"(?<![\w.])((?:[A-Za-z_]\w*\.)+[A-Za-z_]\w*)(?=:)"
+    r"|(?:(?<=<class ')|(?<=&lt;class '))((?:[A-Za-z_]\w*\.)+\w+)(?=')"
+)
+#: Stdlib modules whose exceptions implementations name differently, imported to resolve
+#: the name (none has side effects at import).
+_RESOLVABLE = frozenset(
+    {"socket", "_socket", "pyexpat", "xml.parsers.expat", "_pickle", "pickle", "json.decoder"}
+)
 
 
 def canonical_spellings(text: str) -> tuple[str, set[str]]:
@@ -75,17 +85,19 @@ def canonical_spellings(text: str) -> tuple[str, set[str]]:
     changed: set[str] = set()
 
     def codec(match: re.Match[str]) -> str:
-        name = _codec_name(match.group(1))
-        if name is None or name == match.group(1):
+        spelled = match.group(1) or match.group(2)
+        name = _codec_name(spelled)
+        if name is None or name == spelled:
             return match.group(0)
-        changed.add(f"'{match.group(1)}' -> '{name}'")
+        changed.add(f"'{spelled}' -> '{name}'")
         return f"'{name}'"
 
     def exception(match: re.Match[str]) -> str:
-        name = _exception_name(match.group(1))
-        if name is None or name == match.group(1):
+        dotted = match.group(1) or match.group(2)
+        name = _exception_name(dotted)
+        if name is None or name == dotted:
             return match.group(0)
-        changed.add(f"{match.group(1)} -> {name}")
+        changed.add(f"{dotted} -> {name}")
         return name
 
     text = _CODEC_NAME.sub(codec, text)
@@ -105,9 +117,11 @@ def _codec_name(name: str) -> str | None:
 def _exception_name(dotted: str) -> str | None:
     """The canonical name of the exception class ``dotted`` names, if a stdlib one."""
     module_name, _, attr = dotted.rpartition(".")
-    # Only modules this process has already imported: resolving a name must never run a
-    # module's import (a target's, a user's, or a stdlib one with side effects).
+    # Only modules this process has already imported, or a few known to be harmless:
+    # resolving a name must never run a target's, a user's or a side-effecting import.
     module = sys.modules.get(module_name)
+    if module is None and module_name in _RESOLVABLE:
+        module = importlib.import_module(module_name)
     if module is None or module_name.split(".")[0] not in sys.stdlib_module_names:
         return None
     found = getattr(module, attr, None)

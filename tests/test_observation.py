@@ -122,3 +122,22 @@ def test_object_addresses_in_reprs_are_masked():
     a = normalize_text("bad config in <_io.StringIO object at 0x7f3a12bc9d30>")
     b = normalize_text("bad config in <_io.StringIO object at 0x7f0011223344>")
     assert a == b == "bad config in <_io.StringIO object at 0x<addr>>"
+
+
+def test_class_reprs_and_encodings_spelled_two_ways_read_the_same():
+    from harness.observation import canonical_spellings
+
+    cpython, _ = canonical_spellings("&lt;class 'xml.parsers.expat.ExpatError'&gt;:no element")
+    pypy, changed = canonical_spellings("&lt;class 'pyexpat.ExpatError'&gt;:no element")
+    assert cpython == pypy and changed == {"pyexpat.ExpatError -> xml.parsers.expat.ExpatError"}
+    upper, _ = canonical_spellings("<_io.TextIOWrapper encoding='UTF-8'>")
+    lower, _ = canonical_spellings("<_io.TextIOWrapper encoding='utf-8'>")
+    assert upper == lower
+
+
+def test_a_server_header_of_any_software_loses_only_its_versions():
+    from harness.observation import normalize_http
+
+    for header in ("WSGIServer/0.2 CPython/3.9.18", "WSGIServer/0.2 PyPy/3.9.16"):
+        assert normalize_http(f"Server: {header}\r\n") == "Server: WSGIServer<version> <python>\r\n"
+    assert normalize_http("Server: odd\r\n") == "Server: odd\r\n"

@@ -21,7 +21,9 @@ What is left out of the comparison, and why:
   where they are defined (a public class has a scenario of its own), except for names
   inherited from a private class, which are described in full;
 - private (single underscore) names by kind only: their presence matters (they can
-  shadow), their internals are the implementation's own.
+  shadow), their internals are the implementation's own;
+- names inherited from ``object``: they are the interpreter's (PyPy's ``object`` has no
+  ``__sizeof__``, CPython 3.11's gained ``__getstate__``), not the module's.
 """
 
 import enum
@@ -151,6 +153,15 @@ def describe(value, module):
         return "property (%s)" % (", ".join(parts),)
     if isinstance(value, types.FunctionType):
         return "function " + signature(value)
+    if isinstance(value, types.BuiltinFunctionType) or type(value).__name__.startswith(
+        "builtin_function"
+    ):
+        # What a builtin's type is called, and whether it has a signature, is the
+        # interpreter's (CPython: builtin_function_or_method; PyPy: builtin_function).
+        return "builtin function " + qualified(value)
+    if isinstance(value, (types.GetSetDescriptorType, types.MemberDescriptorType)):
+        # __dict__/__weakref__ slots: their qualname is the interpreter's way of naming them
+        return type(value).__name__
     if _is_simple(value):
         return _normalize(_simple_repr(value), module)
     if callable(value) or hasattr(type(value), "__get__"):
@@ -197,6 +208,10 @@ def probe_class(module_name, class_name):
             facts[key] = "defined here: " + _defined(name, own[name], module)
             continue
         owner = next((k for k in cls.__mro__ if name in vars(k)), None)
+        if owner is object:
+            # The interpreter's, not the module's (PyPy's object lacks __sizeof__; 3.11
+            # gave it __getstate__): a name the module itself adds is "defined here".
+            continue
         if owner is None:
             facts[key] = "inherited: " + describe(getattr(cls, name), module)
         elif is_private(owner.__name__):
