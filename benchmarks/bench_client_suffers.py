@@ -149,6 +149,11 @@ def serve_starving(name):
         for line in sys.stdin:
             command = line.strip()
             if command == "starve":
+                # The warm-up request's thread may still be closing its connection:
+                # a descriptor freed after the fill would let a queued client in.
+                deadline = time.monotonic() + CLIENT_TIMEOUT
+                while threading.active_count() > 2 and time.monotonic() < deadline:
+                    time.sleep(0.001)
                 print(hog.fill(), flush=True)
             elif command == "cpu":
                 print(time.process_time(), flush=True)
@@ -318,6 +323,17 @@ def keepalive(args, workdir):
 # --- starvation --------------------------------------------------------------------------
 
 
+def answered(conn):
+    """True if ``conn`` has received anything yet (without waiting)."""
+    conn.setblocking(False)
+    try:
+        return bool(conn.recv(100, socket.MSG_PEEK))
+    except BlockingIOError:
+        return False
+    finally:
+        conn.settimeout(CLIENT_TIMEOUT)
+
+
 def starvation(name, seconds, queued):
     """One module's starvation run: (cpu seconds, served, seconds to serve after release)."""
     with ServerProcess(name, "starve") as server:
@@ -325,6 +341,7 @@ def starvation(name, seconds, queued):
             probe.sendall(b"warm-up\n")
             if probe.recv(100) != b"echo warm-up\n":
                 raise RuntimeError("the echo server does not echo")
+            probe.recv(100)  # EOF: the server is done with it
         taken = int(server.command("starve"))
         clients = []
         try:
@@ -335,6 +352,8 @@ def starvation(name, seconds, queued):
             cpu_before = float(server.command("cpu"))
             time.sleep(seconds)  # the fixed length of the starvation
             cpu_after = float(server.command("cpu"))
+            if any(answered(conn) for conn in clients):
+                raise RuntimeError(f"the {name} server answered while starved")
             released = time.perf_counter()
             server.command("release")
             served = 0
