@@ -28,6 +28,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -102,16 +103,27 @@ def pytest_configure(config: pytest.Config) -> None:
         expectations = Expectations.load(Path(path)) if path else None
     except UsageError as exc:
         raise pytest.UsageError(f"socketserver-harness: {exc}") from None
+    chosen = selected_scenarios(config)
+    if not chosen:
+        patterns = " ".join(config.getoption("harness_select")) or "(all)"
+        raise pytest.UsageError(f"socketserver-harness: no scenario matches {patterns}")
     config.stash[_STATE] = {
         "targets": targets,
         "baseline": baseline,
         "expectations": expectations,
         "retries": config.getoption("harness_retries"),
+        "scenarios": chosen,
     }
 
 
-def _import_scenarios(names: list[str]) -> None:
-    """Import a user's scenario modules (a package: each module in it) so they register."""
+def _import_scenarios(names: list[str], rootpath: Path) -> None:
+    """Import a user's scenario modules (a package: each module in it) so they register.
+
+    The project's root folder is importable, as for ``python -m pytest``, since this runs
+    before pytest puts test folders on ``sys.path``.
+    """
+    if names and str(rootpath) not in sys.path:
+        sys.path.append(str(rootpath))
     for name in names:
         try:
             module = importlib.import_module(name)
@@ -129,7 +141,8 @@ def selected_scenarios(config: pytest.Config) -> list[Any]:
 
     catalog = load_catalog()
     _import_scenarios(
-        list(config.getini("harness_scenarios")) + config.getoption("harness_scenarios")
+        list(config.getini("harness_scenarios")) + config.getoption("harness_scenarios"),
+        config.rootpath,
     )
     patterns = config.getoption("harness_select")
     return [
@@ -156,11 +169,8 @@ class Catalog(pytest.Collector):
     """The selected scenarios, one ``ScenarioItem`` each, in id order."""
 
     def collect(self) -> list[pytest.Item]:
-        """One item per selected scenario; a usage error when none is selected."""
-        chosen = selected_scenarios(self.config)
-        if not chosen:
-            patterns = " ".join(self.config.getoption("harness_select")) or "(all)"
-            raise pytest.UsageError(f"socketserver-harness: no scenario matches {patterns}")
+        """One item per scenario selected when pytest was configured."""
+        chosen = self.config.stash[_STATE]["scenarios"]
         return [ScenarioItem.from_parent(self, name=s.id, nodeid=s.id, scenario=s) for s in chosen]
 
 
