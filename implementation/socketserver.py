@@ -1332,7 +1332,8 @@ class _SocketWriter(BufferedIOBase):
         return True
 
     def write(self, b):
-        """Send all of ``b``; return its length in bytes."""
+        """Send all of ``b`` (or keep it, while a hold is in place); return its length in
+        bytes."""
         if self.__held is not None:
             return _write_after_held(self, b)
         self._sock.sendall(b)

@@ -435,9 +435,9 @@ def _push_reply(connection):
     segment waiting for the client to acknowledge the first, and a client waiting for the
     rest of the reply delays that acknowledgement (40 ms on Linux): a keep-alive client
     gets a few dozen replies a second. Turning ``TCP_NODELAY`` on sends what is pending
-    (Linux, the BSDs); it is turned off again at once, so the connection's setting is
-    unchanged. Sockets that already have it, and anything that is not a TCP socket, are
-    left alone (deviation ``keepalive-nagle-stall``).
+    (on Linux; where it does not, nothing changes); it is turned off again at once, so the
+    connection's setting is unchanged. Sockets that already have it, and anything that is
+    not a TCP socket, are left alone (deviation ``keepalive-nagle-stall``).
     """
     try:
         if connection.family not in _TCP_FAMILIES:
