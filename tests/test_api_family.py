@@ -13,24 +13,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from stdlib_copies import stdlib_source
 
 from harness.compare import explain
 from scenarios import _api_common
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def stdlib_source(module: str) -> str:
-    """The running interpreter's stdlib source of ``module``, read in a child process
-    (the harness process never imports the modules under test)."""
-    path = subprocess.run(
-        [sys.executable, "-c", f"import {module} as m; print(m.__file__)"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout.strip()
-    return Path(path).read_text()
 
 
 def with_dispatch(source: str) -> str:

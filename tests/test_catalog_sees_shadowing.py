@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from stdlib_copies import stdlib_source, with_method
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,29 +29,15 @@ SHADOWED = {
 }
 
 
-def stdlib_socketserver() -> str:
-    """The running interpreter's ``socketserver`` source, located in a child process (the
-    harness process never imports the modules under test)."""
-    path = subprocess.run(
-        [sys.executable, "-c", "import socketserver; print(socketserver.__file__)"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout.strip()
-    return Path(path).read_text()
-
-
 def with_base_server_method(source: str, name: str) -> str:
     """``source`` with a method ``name`` first in ``BaseServer``'s body."""
-    method = f"    def {name}(self, *args, **kwargs):\n        raise RuntimeError('shadow')\n\n"
-    at = source.index("\n", source.index("class BaseServer")) + 1
-    return source[:at] + method + source[at:]
+    method = f"    def {name}(self, *args, **kwargs):\n        raise RuntimeError('shadow')\n"
+    return with_method(source, "BaseServer", method)
 
 
 @pytest.mark.slow
 def test_a_shadowing_name_on_base_server_is_flagged_by_api_and_dependents(tmp_path):
-    source = stdlib_socketserver()
+    source = stdlib_source("socketserver")
     command = [sys.executable, "-m", "harness", "run", "--quiet", "--jobs", "4"]
     command += ["--select", "socketserver/api/baseserver"]
     for name, scenario in SHADOWED.items():

@@ -15,30 +15,12 @@ import sys
 import xmlrpc.client
 from pathlib import Path
 
+from stdlib_copies import stdlib_source, with_method
+
 from scenarios.dependents_xmlrpc import gzip_record, typed
 
 ROOT = Path(__file__).resolve().parent.parent
 SELECTED = ("scalars", "multicall", "multipath", "wrong_path", "doc_page_instance")
-
-
-def stdlib_source(module: str) -> str:
-    """The running interpreter's stdlib source of ``module``, read in a child process
-    (the harness process never imports the modules under test)."""
-    path = subprocess.run(
-        [sys.executable, "-c", f"import {module} as m; print(m.__file__)"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout.strip()
-    return Path(path).read_text()
-
-
-def with_method(source: str, cls: str, method: str) -> str:
-    """``source`` with ``method`` (source text, indented) first in class ``cls``."""
-    anchor = f"class {cls}"
-    at = source.index("\n", source.index(anchor)) + 1
-    return source[:at] + method + "\n" + source[at:]
 
 
 def test_shadowing_dispatch_differs_where_functions_are_called(tmp_path):
