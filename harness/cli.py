@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 import traceback
@@ -293,7 +294,13 @@ def cmd_run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
             progress=progress,
         )
         results = trio.run(engine.run, chosen)
-        rows += [Row.from_result(r, descriptions.get(r.scenario, ""), label) for r in results]
+        # Outside a grid a column is a target's interpreter version, known even for a
+        # result that has none (a server that never started).
+        labels = {t.name: label or _version_label(t.python) for t in [*these, base]}
+        rows += [
+            Row.from_result(r, descriptions.get(r.scenario, ""), labels.get(r.target, label))
+            for r in results
+        ]
         interrupted = getattr(engine, "interrupted", None)
         if interrupted:
             break
@@ -314,6 +321,16 @@ def cmd_run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         junit_path=args.junit,
         html_path=args.html,
     )
+
+
+def _version_label(python: str) -> str:
+    """``3.11.7`` for an interpreter ("" when it cannot say)."""
+    from harness.targets import interpreter_version
+
+    try:
+        return ".".join(str(part) for part in interpreter_version(python))
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return ""
 
 
 def cmd_report(args: argparse.Namespace) -> int:

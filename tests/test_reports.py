@@ -380,7 +380,7 @@ def test_html_is_one_self_contained_page_with_the_matrix_and_the_data(tmp_path):
         )
     )
     page = html_report.render(build(rows))
-    assert page.count("</script>") == 2  # the data's own "</script>" is escaped
+    assert page.count("</script>") == 3  # the data's own "</script>" is escaped
     assert "http://" not in page and "https://" not in page and "src=" not in page
     data = re.search(r"<script type='application/json' id='report-data'>(.*?)</script>", page, re.S)
     assert json.loads(data.group(1))[0]["reason"] == rows[0].reason

@@ -66,7 +66,8 @@ def signature(row: Row) -> tuple[str, str, list[str]]:
         keys = ", ".join(row.differing_keys) or "the observation"
         body = "\n".join(["+" + line for line in added] + ["-" + line for line in removed])
         digest = hashlib.sha1(body.encode()).hexdigest()[:8]
-        return "change", f"{row.verdict}: {keys} [{digest}]", []
+        # The digest tells changes apart; the title (made from what) leaves it out.
+        return "change", f"{row.verdict} in {keys}\0{digest}", []
     reason = _NUMBERS.sub("N", row.reason) if row.reason else "(no reason given)"
     return "verdict", f"{row.verdict}: {reason}", []
 
@@ -130,8 +131,12 @@ def group(rows: Sequence[Row]) -> list[dict[str, Any]]:
     out = []
     for entry in groups.values():
         members = [rows[i] for i in entry["rows"]]
-        with_diff = [i for i in entry["rows"] if rows[i].diff] or entry["rows"]
-        example = min(with_diff, key=lambda i: (len(rows[i].diff), i))
+        # The example: a diff that shows the cause alone if there is one (the baseline
+        # raised nothing of its own there), then the shortest.
+        example = min(
+            entry["rows"],
+            key=lambda i: (not rows[i].diff, _baseline_raised(rows[i]), len(rows[i].diff), i),
+        )
         out.append(
             {
                 "key": entry["key"],
@@ -148,7 +153,16 @@ def group(rows: Sequence[Row]) -> list[dict[str, Any]]:
     return out
 
 
+def _baseline_raised(row: Row) -> bool:
+    """Whether the baseline's side of the diff shows an exception of its own."""
+    _, removed = _changed_lines(row.diff)
+    return any(_exception_in(_unwrap(line)) for line in removed)
+
+
 def _title(kind: str, what: str, hooks: list[str]) -> str:
+    if kind == "change":
+        text = what.split("\0")[0]
+        return text if len(text) <= 200 else text[:197] + "..."
     if kind == "exception":
         where = ", ".join(hooks[:4]) + (", ..." if len(hooks) > 4 else "")
         return f"{where} raised {what}" if where else f"the target raised {what}"

@@ -43,7 +43,20 @@ def columns(report: dict[str, Any]) -> list[tuple[str, str]]:
     order = {t["name"]: i for i, t in enumerate(report.get("targets", []))}
     interp = {i["label"]: n for n, i in enumerate(report.get("interpreters", []))}
     found = {(r["target"], r.get("interpreter", "")) for r in report["results"]}
+    # A result without an interpreter joins its target's only column, when it has one.
+    for target, label in list(found):
+        others = {c for c in found if c[0] == target and c[1]}
+        if not label and len(others) == 1:
+            found.discard((target, label))
     return sorted(found, key=lambda c: (order.get(c[0], len(order)), c[0], interp.get(c[1], 0)))
+
+
+def _column_of(row: dict[str, Any], cols: list[tuple[str, str]]) -> tuple[str, str]:
+    """The column a row is shown in (see ``columns``)."""
+    key = (row["target"], row.get("interpreter", ""))
+    if key in cols or key[1]:
+        return key
+    return next((c for c in cols if c[0] == key[0]), key)
 
 
 def _json_for_script(value: Any) -> str:
@@ -59,7 +72,7 @@ def render(report: dict[str, Any]) -> str:
     by_scenario: dict[str, dict[tuple[str, str], int]] = {}
     descriptions: dict[str, str] = {}
     for index, r in enumerate(rows):
-        by_scenario.setdefault(r["scenario"], {})[(r["target"], r.get("interpreter", ""))] = index
+        by_scenario.setdefault(r["scenario"], {})[_column_of(r, cols)] = index
         descriptions.setdefault(r["scenario"], r.get("description", ""))
     families = sorted({family_of(s) for s in by_scenario})
     problems = report.get("problems", 0)
@@ -224,6 +237,10 @@ def render(report: dict[str, Any]) -> str:
         "aria-label='close'>&times;</button><div id='detail'></div></aside>"
     )
     add(f"<script type='application/json' id='report-data'>{_json_for_script(rows)}</script>")
+    causes = {
+        g["key"]: {"title": g["title"], "count": g["count"]} for g in report.get("causes", [])
+    }
+    add(f"<script type='application/json' id='causes-data'>{_json_for_script(causes)}</script>")
     add(f"<script>{_JS}</script></body></html>")
     return "\n".join(parts) + "\n"
 
@@ -312,6 +329,7 @@ _JS = r"""
 (function(){
 "use strict";
 const rows = JSON.parse(document.getElementById("report-data").textContent);
+const causes = JSON.parse(document.getElementById("causes-data").textContent);
 const $ = (s, el) => (el || document).querySelector(s);
 const $$ = (s, el) => Array.from((el || document).querySelectorAll(s));
 const state = {verdicts: null, family: "", q: "", problems: false, cause: "", row: null};
@@ -369,6 +387,12 @@ function open(index){
   if (r.expected) item("expected", "entry #" + r.expected.entry + " (" + r.expected.verdict +
                        "): " + r.expected.reason);
   item("notes", (r.notes || []).join("; "));
+  if (r.cause && causes[r.cause]) {
+    const c = causes[r.cause];
+    const link = el("a", {href: "#cause=" + r.cause}, "show all " + c.count);
+    link.addEventListener("click", e => { e.preventDefault(); state.cause = r.cause; apply(); });
+    dl.append(el("dt", {}, "cause"), el("dd", {}, c.title + " (", link, ")"));
+  }
   item("differing keys", (r.differing_keys || []).join(", "));
   item("violations", (r.violations || []).join("; "));
   item("python", (r.python || []).join("."));
