@@ -113,6 +113,23 @@ def test_one_item_per_scenario_named_by_its_id_with_the_users_own(project):
     assert "test_own.py::test_own" in result.stdout
 
 
+def test_the_reference_passes_the_smoke_family_and_the_users_scenario(project):
+    result = pytest_run(
+        project,
+        "--harness-target",
+        "reference",
+        "--harness-scenarios",
+        "myproj_conformance",
+        "--harness-select",
+        "myproj/*",
+        *SMOKE,
+        "-p",
+        "no:cacheprovider",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "6 passed" in result.stdout  # five scenarios and the project's own test
+
+
 def test_verdicts_are_outcomes_and_junitxml_carries_the_diff(project, tmp_path):
     junit = tmp_path / "pytest.xml"
     result = pytest_run(
