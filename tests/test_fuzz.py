@@ -1,4 +1,8 @@
-"""The fuzzer: strategies (fast, no processes), then real fuzz runs over real sockets."""
+"""The fuzzer end to end: real fuzz runs over real sockets and in batch mode, replay.
+
+The generators are tested in ``test_fuzz_strategies.py``, the judge and the explainers in
+``test_fuzz_judge.py``, the wire helpers in ``test_wire.py``.
+"""
 
 import json
 import shutil
@@ -8,15 +12,12 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-from harness import fuzz
 from harness.fuzz import Case
-from harness.fuzz.handler import invalid_http
+from harness.fuzz.handler import HandlerFuzzConfig, implied_transport, invalid_http
 
 ROOT = Path(__file__).resolve().parent.parent
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+STDLIB_HTTP_SERVER = Path(sysconfig.get_paths()["stdlib"]) / "http" / "server.py"
 
 
 def harness(*args, timeout=150):
@@ -29,159 +30,7 @@ def harness(*args, timeout=150):
     )
 
 
-# --- strategies ------------------------------------------------------------------------
-
-
-@FAST
-@given(fuzz.limit_requests())
-def test_limit_requests_sit_on_a_limit(data):
-    lines = data.split(b"\r\n")
-    request_line = len(lines[0]) + 2
-    headers = [line for line in lines[1:] if line]
-    longest = max((len(h) + 2 for h in headers), default=0)
-    on_line = abs(request_line - fuzz.REQUEST_LINE_LIMIT) <= 2
-    on_count = abs(len(headers) - fuzz.HEADER_COUNT_LIMIT) <= 2
-    on_header = abs(longest - fuzz.HEADER_LINE_LIMIT) <= 2
-    assert on_line or on_count or on_header
-
-
-@FAST
-@given(fuzz.http_requests())
-def test_http_requests_render_the_grammar(request):
-    data = request.render()
-    assert data.startswith(request.prefix + request.method)
-    assert request.line_end + request.line_end in data or request.headers
-    assert data.endswith(request.body)
-
-
-@FAST
-@given(st.binary(min_size=1, max_size=40), st.data())
-def test_mutations_edit_bytes(data, draw):
-    mutated = draw.draw(fuzz.mutations(data))
-    assert isinstance(mutated, bytes)
-
-
-def test_apply_mutation_each_op():
-    data = b"GET / HTTP/1.0"
-    assert fuzz.apply_mutation(data, "insert", 3, b"\r") == b"GET\r / HTTP/1.0"
-    assert fuzz.apply_mutation(data, "delete", 0, b"") == b"ET / HTTP/1.0"
-    assert fuzz.apply_mutation(data, "swapcase", 0, b"") == b"gET / HTTP/1.0"
-    assert fuzz.apply_mutation(data, "percent", 4, b"") == b"GET %2F HTTP/1.0"
-    assert fuzz.apply_mutation(data, "truncate", 5, b"") == b"GET /"
-    assert fuzz.apply_mutation(data, "replace", 3, b"\t") == b"GET\t/ HTTP/1.0"
-
-
-@FAST
-@given(fuzz.http_payloads().flatmap(lambda d: st.tuples(st.just(d), fuzz.schedules(d))))
-def test_schedules_cut_the_data_whole(pair):
-    data, (splits, pause, end) = pair
-    case = Case("http", data, splits, pause, end)
-    assert b"".join(case.pieces()) == data
-    assert end in fuzz.ENDINGS
-    assert pause in (0.0, 0.001, 0.01)
-
-
-@FAST
-@given(fuzz.datagrams())
-def test_datagrams_sit_around_a_size(data):
-    anchors = (0, 1, fuzz.MAX_PACKET_SIZE, 2 * fuzz.MAX_PACKET_SIZE, 65507)
-    assert min(abs(len(data) - a) for a in anchors) <= 2
-
-
-@FAST
-@given(fuzz.cases("http"))
-def test_case_json_round_trip_and_expand(case):
-    assert Case.from_json(json.loads(json.dumps(case.to_json()))) == case
-    variants = fuzz.expand(case)
-    assert variants[0] == case
-    assert all(b"".join(v.pieces()) == v.data for v in variants)
-    assert len({(v.data, v.splits, v.pause, v.end) for v in variants}) == len(variants)
-
-
-@FAST
-@given(fuzz.templates("http", count=40))
-def test_templates_derive_the_same_distinct_cases(template):
-    cases = fuzz.derive(template)
-    assert cases == fuzz.derive(template)  # the same template, the same cases
-    assert len(set(cases)) == len(cases)
-    assert cases[0] == template.base
-    assert all(b"".join(c.pieces()) == c.data for c in cases)
-    assert fuzz.seeded_case(template, 7) == fuzz.seeded_case(template, 7)
-
-
-@FAST
-@given(fuzz.templates("http", count=40, batch=True))
-def test_batch_templates_derive_what_a_socketpair_can_tell_apart(template):
-    for case in fuzz.derive(template):
-        assert case.splits == () and case.pause == 0.0 and case.end != "reset"
-
-
-def test_seeded_cases_cover_limits_pipelines_and_endings():
-    template = fuzz.Template(Case("http", b"GET / HTTP/1.0\r\n\r\n"), seed=3, count=2000)
-    cases = fuzz.derive(template)
-    assert {c.end for c in cases} == {"half_close", "close", "reset"}
-    assert any(len(c.data) >= fuzz.REQUEST_LINE_LIMIT - 2 for c in cases)
-    assert any(c.data.count(b"HTTP/1.1") >= 2 for c in cases)
-    assert any(len(c.pieces()) > 1 for c in cases) and any(c.pause for c in cases)
-    opened = fuzz.derive(fuzz.Template(template.base, 3, 2000, allow_open=True))
-    assert any(c.end == "open" for c in opened)
-
-
-def test_long_error_replies_are_explained_by_their_digest():
-    from harness.fuzz.explain import DEVIATIONS
-    from harness.fuzz.judge import observation
-
-    page = "<!DOCTYPE HTML>\n" + "x" * 20000
-    head = "HTTP/1.1 400 Bad request syntax ('aaa')\r\nConnection: close\r\n\r\n"
-    case = Case("http", b"a" * 9000)
-    base = observation({"reply": page, "end": "eof"}, case)
-    got = observation({"reply": head + page, "end": "eof"}, case)
-    explainer = DEVIATIONS[1].matches
-    assert explainer(case, base, got, ["reply"])
-    other = observation({"reply": head + page + "!", "end": "eof"}, case)
-    assert not explainer(case, base, other, ["reply"])
-
-
-def test_reset_cut_error_replies_are_explained_by_their_first_line():
-    # A reset (the server closed with request bytes unread) may cut the longer reply
-    # short: the explanation then rests on the first line left after the error heads.
-    from harness.fuzz.explain import DEVIATIONS
-    from harness.fuzz.judge import observation
-
-    page = "<!DOCTYPE HTML>\n" + "x" * 20000
-    head = "HTTP/1.1 400 Bad request syntax ('aaa')\r\nConnection: close\r\n\r\n"
-    case = Case("http", b"a" * 9000)
-    base = observation({"reply": page, "end": "eof"}, case)
-    cut = observation({"reply": head + page[:17000], "end": "reset"}, case)
-    explainer = DEVIATIONS[1].matches
-    assert explainer(case, base, cut, ["reply", "end"])
-    # Without the reset the same cut reply is not explained ...
-    whole_end = observation({"reply": head + page[:17000], "end": "eof"}, case)
-    assert not explainer(case, base, whole_end, ["reply"])
-    # ... and with it, a different page is not either.
-    other = observation({"reply": head + "<p>other</p>" + page, "end": "reset"}, case)
-    assert not explainer(case, base, other, ["reply", "end"])
-
-
-def test_pipelined_http09_echoes_are_explained_only_when_just_headers_differ():
-    from harness.fuzz.explain import DEVIATIONS
-
-    head = "HTTP/1.1 200 OK\r\nContent-Length: 98\r\n\r\n"
-
-    def echo(headers, path="/", version="HTTP/0.9"):
-        fields = {"body": "", "close": True, "command": "GET", "headers": headers}
-        return head + json.dumps({**fields, "path": path, "version": version})
-
-    case = Case("http", b"HEAD e HTTP/1.1\n\xc2\xa9\n\nGET\t/\nX:")
-    explainer = DEVIATIONS[0].matches  # gh-70765
-    assert DEVIATIONS[0].issue == "gh-70765"
-    base = {"reply": echo([["X", ""]])}
-    assert explainer(case, base, {"reply": echo([])}, ["reply"])
-    # The target read headers after all, or echoed another path or version: not this.
-    assert not explainer(case, base, {"reply": echo([["Y", ""]])}, ["reply"])
-    assert not explainer(case, base, {"reply": echo([], path="/x")}, ["reply"])
-    http10 = {"reply": echo([["X", ""]], version="HTTP/1.0")}
-    assert not explainer(case, http10, {"reply": echo([], version="HTTP/1.0")}, ["reply"])
+# --- the servers' side ---------------------------------------------------------------------
 
 
 RECORD_QUEUE_CHECK = """
@@ -224,14 +73,6 @@ def test_records_of_a_reused_port_are_taken_oldest_first():
     assert left["40001"] == {"missing": True}
 
 
-@FAST
-@given(fuzz.valid_http_requests(edits=False))
-def test_valid_requests_have_a_good_request_line(data):
-    words = data.split(b"\r\n", 1)[0].split(b" ")
-    assert words[0] in fuzz.METHODS[:7]
-    assert words[-1] in (b"HTTP/1.0", b"HTTP/1.1")
-
-
 def test_invalid_http_uses_h11():
     request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
     good = b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -244,13 +85,36 @@ def test_invalid_http_uses_h11():
 # --- real runs ---------------------------------------------------------------------------
 
 
+def test_handler_transport_follows_the_server_class_unless_told():
+    assert implied_transport("ThreadingUnixStreamServer") == "unix"
+    assert implied_transport("socketserver:UnixDatagramServer") == "unix-datagram"
+    assert implied_transport("UDPServer") == "udp"
+    assert implied_transport("http.server:ThreadingHTTPServer") == "tcp"
+    config = HandlerFuzzConfig("m:H", "ThreadingTCPServer", transport="tcp6")
+    assert config.spec().server_attrs == {"address_family": 10}
+    assert config.spec().env == {"HARNESS_FUZZ_SERVER": "ThreadingTCPServer"}
+    assert HandlerFuzzConfig("m:H", "ThreadingUnixStreamServer").spec().family == "unix"
+
+
+# --- real runs ---------------------------------------------------------------------------
+
+
+def planted(tmp_path, old, new):
+    """A copy of the stdlib's http/server.py with one change."""
+    source = STDLIB_HTTP_SERVER.read_text()
+    assert source.count(old) == 1
+    mutant = tmp_path / "server.py"
+    mutant.write_text(source.replace(old, new))
+    return mutant
+
+
 def test_stdlib_against_itself_finds_no_confirmed_difference(tmp_path):
     result = harness(
         "fuzz",
         "--target",
         "name=again,modules=stdlib",
         "--duration",
-        "6",
+        "8",
         "--report-dir",
         str(tmp_path),
     )
@@ -265,37 +129,58 @@ def test_stdlib_against_itself_finds_no_confirmed_difference(tmp_path):
         assert report["results"][0]["scenario"] == "fuzz/http/all"
     else:
         assert result.returncode == 1
+    assert report["fuzz"]["family"] == "http"
     assert report["fuzz"]["cases"] > 100
     assert "cases" in result.stderr  # progress lines
 
 
-def test_batch_mode_against_itself_finds_nothing(tmp_path):
+def test_max_cases_counts_cases_as_the_progress_line_does(tmp_path):
     result = harness(
         "fuzz",
         "--target",
         "name=again,modules=stdlib",
         "--batch",
-        "--max-examples",
-        "20",
+        "--family",
+        "http-parser",
+        "--max-cases",
+        "1500",
         "--report-dir",
         str(tmp_path),
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert json.loads((tmp_path / "report.json").read_text())["fuzz"]["mode"] == "batch"
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["fuzz"]["mode"] == "batch"
+    # Chunks already under way when the budget is reached still finish.
+    assert 1500 <= report["fuzz"]["cases"] < 1500 + 2 * 200
+    assert "1500 cases" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("family", "transport"),
+    [("stream", "unix"), ("datagram", "unix-datagram"), ("http-files", "tcp6")],
+)
+def test_every_transport_runs_the_stdlib_against_itself(tmp_path, family, transport):
+    args = ["--family", family, "--transport", transport, "--max-cases", "400"]
+    result = harness(
+        "fuzz", "--target", "name=again,modules=stdlib", *args, "--report-dir", str(tmp_path)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["fuzz"]["transport"] == transport and report["fuzz"]["cases"] >= 400
 
 
 def test_planted_request_line_bug_is_found_shrunk_saved_replayed(tmp_path):
-    stdlib = Path(sysconfig.get_paths()["stdlib"]) / "http" / "server.py"
-    mutant = tmp_path / "server.py"
-    source = stdlib.read_text()
-    assert "if len(self.raw_requestline) > 65536:" in source
-    mutant.write_text(source.replace("> 65536:", "> 65535:", 1))
+    mutant = planted(
+        tmp_path, "if len(self.raw_requestline) > 65536:", "if len(self.raw_requestline) > 65535:"
+    )
     reports = tmp_path / "reports"
     target = f"name=mutant,http.server={mutant}"
     result = harness(
         "fuzz",
         "--target",
         target,
+        "--family",
+        "http-parser",
         "--duration",
         "60",
         "--max-findings",
@@ -309,7 +194,7 @@ def test_planted_request_line_bug_is_found_shrunk_saved_replayed(tmp_path):
     report = json.loads((reports / "report.json").read_text())
     row = report["results"][0]
     assert row["verdict"] == "differs"
-    assert row["scenario"].startswith("fuzz/http/")
+    assert row["scenario"].startswith("fuzz/http-parser/")
     files = [Path(p) for p in report["fuzz"]["reproducers"]]
     assert len(files) == 1
     saved = json.loads(files[0].read_text())
@@ -317,8 +202,93 @@ def test_planted_request_line_bug_is_found_shrunk_saved_replayed(tmp_path):
     first_line = case.data.split(b"\n", 1)[0]
     assert len(first_line) + 1 in (65536, 65535)  # shrunk onto the limit the mutant moved
     assert saved["targets"]["target"] == target
+    assert (saved["family"], saved["mode"], saved["transport"]) == ("http-parser", "sockets", "tcp")
     assert harness("replay", str(files[0])).returncode == 1
     assert harness("replay", str(files[0]), "--target", "name=again,modules=stdlib").returncode == 0
+
+
+def test_planted_head_error_body_is_found_by_a_mixed_http_run(tmp_path):
+    # The issue's planted defect: error replies to HEAD carry a body. The parser family
+    # alone never calls send_error for HEAD; the mixed run must find it within 60 s.
+    mutant = planted(tmp_path, "if self.command != 'HEAD' and body:", "if body:")
+    reports = tmp_path / "reports"
+    result = harness(
+        "fuzz",
+        "--target",
+        f"name=planted,http.server={mutant}",
+        "--family",
+        "http",
+        "--duration",
+        "60",
+        "--seed",
+        "3",
+        "--max-findings",
+        "1",
+        "--shrink-seconds",
+        "10",
+        "--report-dir",
+        str(reports),
+        timeout=200,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    report = json.loads((reports / "report.json").read_text())
+    assert [r["verdict"] for r in report["results"]] == ["differs"]
+    (path,) = report["fuzz"]["reproducers"]
+    saved = json.loads(Path(path).read_text())
+    case = Case.from_json(saved["case"])
+    assert case.data.upper().startswith(b"HEAD ") and len(case.data) < 200
+    assert (
+        saved["family"] in ("http-files", "http-errors", "http-cgi") and saved["mode"] == "sockets"
+    )
+    assert harness("replay", path).returncode == 1
+
+
+def test_a_batch_finding_replays_in_batch_mode(tmp_path):
+    mutant = planted(
+        tmp_path, "if len(self.raw_requestline) > 65536:", "if len(self.raw_requestline) > 65535:"
+    )
+    reports = tmp_path / "reports"
+    result = harness(
+        "fuzz",
+        "--target",
+        f"name=mutant,http.server={mutant}",
+        "--family",
+        "http-parser",
+        "--batch",
+        "--duration",
+        "40",
+        "--max-findings",
+        "1",
+        "--shrink-seconds",
+        "5",
+        "--report-dir",
+        str(reports),
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    (path,) = json.loads((reports / "report.json").read_text())["fuzz"]["reproducers"]
+    assert json.loads(Path(path).read_text())["mode"] == "batch"
+    replayed = harness("replay", path)
+    assert replayed.returncode == 1, replayed.stdout + replayed.stderr
+    assert "(batch)" in replayed.stdout
+
+
+def test_handler_fuzzing_over_a_unix_stream_server(tmp_path):
+    # This used to crash the harness (an AF_INET connect to a socket path) and exit 1.
+    result = harness(
+        "fuzz",
+        "--handler",
+        "scenarios.handlers.fuzz_handlers:LineEcho",
+        "--server",
+        "ThreadingUnixStreamServer",
+        "--max-cases",
+        "150",
+        "--report-dir",
+        str(tmp_path),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["fuzz"]["transport"] == "unix"
+    assert report["fuzz"]["family"] == "stream" and report["fuzz"]["cases"] >= 150
 
 
 EXAMPLES = {
@@ -360,5 +330,9 @@ def test_handler_fuzzer_finds_planted_bug(module, tmp_path):
 def test_bad_usage_exits_2(tmp_path):
     assert harness("fuzz", "--family", "nope").returncode == 2
     assert harness("fuzz", "--handler", "nocolon", "--server", "TCPServer").returncode == 2
+    assert harness("fuzz", "--family", "http", "--transport", "unix").returncode == 2
+    assert harness("fuzz", "--family", "datagram", "--transport", "tcp").returncode == 2
+    udp_on_tcp = ("--handler", "m:H", "--server", "TCPServer", "--transport", "udp")
+    assert harness("fuzz", *udp_on_tcp).returncode == 2
     assert harness("replay", str(tmp_path / "missing.json")).returncode == 2
     shutil.rmtree(tmp_path, ignore_errors=True)

@@ -785,6 +785,11 @@ class RunSettings:
     suite_timeout: float = 60.0
     import_timeout: float = 30.0
     quiet: bool = False
+    #: Fuzz-only mode (``--fuzz SECONDS``): each mutant is told apart by ``python -m harness
+    #: fuzz`` alone, for this long, instead of by the scenarios.
+    fuzz_seconds: float | None = None
+    fuzz_family: str = "http"
+    fuzz_seed: int = 0
 
 
 def tell_apart(base: Any, got: Any) -> tuple[str, list[str], str] | None:
@@ -833,6 +838,7 @@ class MutationRun:
         self.excluded: list[dict[str, str]] = []
         self.kills: dict[str, int] = {}
         self.suite_note = ""
+        self.fuzz_note = ""
         self.suite_enabled = settings.with_suite
         self.stopped_early = False
         self.interrupted = False
@@ -881,9 +887,13 @@ class MutationRun:
         with trio.move_on_after(max(0.0, remaining)) as scope:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._stop_on_signal, scope)
-                await self._baseline_phase()
-                if self.scenarios:
-                    await self._mutant_phase()
+                if self.settings.fuzz_seconds is not None:
+                    if await self._fuzz_control():
+                        await self._mutant_phase()
+                else:
+                    await self._baseline_phase()
+                    if self.scenarios:
+                        await self._mutant_phase()
                 nursery.cancel_scope.cancel()
         if scope.cancelled_caught:
             self.stopped_early = True
@@ -991,6 +1001,8 @@ class MutationRun:
         problem = await self._import_error(path)
         if problem:
             result.status, result.how, result.detail = "import-error", "import", problem
+        elif self.settings.fuzz_seconds is not None:
+            await self._fuzz_one(result, target)
         else:
             for s in self._order():
                 result.scenarios_run += 1
@@ -1023,6 +1035,97 @@ class MutationRun:
             f"[{self.done:>3}/{len(self.mutants)}] {mutant.id} {result.status:<12} {where}"
             f"{suite}  {mutant.description}"
         )
+
+    # -- fuzz-only mode --
+
+    async def _fuzz(self, target: Any, name: str) -> dict[str, Any]:
+        """One ``python -m harness fuzz`` campaign of ``target`` against the baseline:
+        ``{"exit": status, "findings": [(verdict, scenario, reproducer)], "cases": n}``."""
+        import trio
+
+        from harness.host import kill_tree, reap_pids
+
+        settings = self.settings
+        report_dir = Path(tempfile.mkdtemp(prefix=f"fuzz-{name}-", dir=self.workdir))
+        argv = [
+            *(sys.executable, "-m", "harness", "fuzz"),
+            *("--target", target.spec_string(), "--baseline", self.baseline.spec_string()),
+            *("--family", settings.fuzz_family, "--duration", f"{settings.fuzz_seconds:g}"),
+            *("--seed", str(settings.fuzz_seed), "--max-findings", "1"),
+            *("--shrink-seconds", "10", "--quiet", "--report-dir", str(report_dir)),
+        ]
+        killed: list[int] = []
+
+        async def kill(process: Any) -> None:
+            killed.extend(kill_tree(process.pid))
+
+        try:
+            async with self._limiter:
+                done = await trio.run_process(
+                    argv,
+                    capture_stdout=True,
+                    capture_stderr=True,
+                    check=False,
+                    cwd=str(PROJECT_ROOT),
+                    start_new_session=True,
+                    deliver_cancel=kill,
+                )
+            outcome: dict[str, Any] = {"exit": done.returncode, "findings": [], "cases": 0}
+            try:
+                report = json.loads((report_dir / "report.json").read_text())
+            except (OSError, ValueError):
+                tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:]
+                outcome["error"] = (tail or [f"exit status {done.returncode}"])[0][:300]
+                return outcome
+            outcome["cases"] = report.get("fuzz", {}).get("cases", 0)
+            for row in report.get("results", []):
+                if row.get("verdict") in ("differs", "flaky"):
+                    outcome["findings"].append(
+                        (row["verdict"], row["scenario"], row.get("reproducer", ""))
+                    )
+            return outcome
+        finally:
+            if killed:
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(reap_pids, killed)
+            shutil.rmtree(report_dir, ignore_errors=True)
+
+    async def _fuzz_control(self) -> bool:
+        """Fuzz an unmutated copy first: it must come out clean, or no mutant can be judged."""
+        control_path = self._write_module("control", self.settings.source_path.read_text("utf-8"))
+        self._say(
+            f"fuzz-only: {self.settings.fuzz_family} for {self.settings.fuzz_seconds:g} s per "
+            "mutant; an unmutated copy first"
+        )
+        outcome = await self._fuzz(self._target("control", control_path), "control")
+        if outcome["exit"] != 0:
+            what = outcome.get("error") or outcome["findings"]
+            self.fuzz_note = f"fuzzing an unmutated copy did not come out clean: {what}"
+            self._say(self.fuzz_note)
+            return False
+        self._say(f"the unmutated copy is clean ({outcome['cases']} cases)")
+        return True
+
+    async def _fuzz_one(self, result: MutantResult, target: Any) -> None:
+        """Killed when the campaign confirms a difference (``differs``); flaky when it only
+        saw one that did not repeat; survived when it found nothing."""
+        outcome = await self._fuzz(target, result.mutant.id)
+        result.scenarios_run = outcome["cases"]
+        confirmed = [f for f in outcome["findings"] if f[0] == "differs"]
+        if confirmed:
+            _, scenario, reproducer = confirmed[0]
+            result.status, result.killed_by, result.how = "killed", scenario, "differs"
+            result.detail = reproducer
+            family = scenario.split("/")[1]
+            self.kills[f"fuzz/{family}"] = self.kills.get(f"fuzz/{family}", 0) + 1
+        elif outcome["findings"]:
+            result.status = "flaky"
+            result.flaky_scenarios = [f[1] for f in outcome["findings"]]
+        elif outcome["exit"] == 0:
+            result.status = "survived"
+        else:
+            result.status, result.how = "flaky", "error"
+            result.detail = outcome.get("error", f"fuzz exit status {outcome['exit']}")
 
     async def _import_error(self, path: Path) -> str:
         """Why the mutant does not import (last line of the error), or ''."""
@@ -1184,6 +1287,7 @@ def build_report(run: MutationRun, generation: dict[str, Any], argv: list[str]) 
         "duration_s": round(time.monotonic() - run.started, 1),
         "stopped_early": run.stopped_early,
         "cpython_suite_note": run.suite_note,
+        "fuzz_note": run.fuzz_note,
         "kills_by_scenario": dict(sorted(run.kills.items(), key=lambda kv: (-kv[1], kv[0]))),
     }
     report.update(summarize(results))
@@ -1212,6 +1316,15 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"- duration: {report['duration_s']} s"
         + (" (stopped by the budget)" if report["stopped_early"] else ""),
         "- statuses: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
+    ]
+    fuzz = report["generation"].get("fuzz")
+    if fuzz:
+        lines.append(
+            f"- fuzzing alone (no scenarios): `--family {fuzz['family']}`, {fuzz['seconds']:g} s "
+            f"per mutant, seed {fuzz['seed']}; `killed_by` names the finding"
+            + (f"; {report['fuzz_note']}" if report.get("fuzz_note") else "")
+        )
+    lines += [
         "",
         "## Kill rates",
         "",
@@ -1345,6 +1458,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="scenarios to run (default socketserver/* or http/*)",
     )
     parser.add_argument("--baseline", default="stdlib", metavar="SPEC")
+    parser.add_argument(
+        "--fuzz",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="fuzz-only: tell each mutant apart with `python -m harness fuzz` alone (no "
+        "scenarios), this long per mutant; --jobs campaigns at once",
+    )
+    parser.add_argument(
+        "--fuzz-family",
+        default=None,
+        metavar="FAMILY",
+        help="with --fuzz: the family (default http, or stream for socketserver)",
+    )
+    parser.add_argument("--fuzz-seed", type=int, default=0, help="with --fuzz: the seed")
     parser.add_argument("--jobs", type=int, default=4, help="server processes at once")
     parser.add_argument("--budget-seconds", type=float, default=None)
     parser.add_argument("--with-cpython-suite", action="store_true")
@@ -1415,8 +1543,12 @@ def main(argv: list[str] | None = None) -> int:
     from harness.targets import parse_target
     from scenarios import select
 
-    scenarios = select(args.select or [DEFAULT_SELECT[args.module]])
-    if not scenarios:
+    fuzzing = args.fuzz is not None
+    scenarios = [] if fuzzing else select(args.select or [DEFAULT_SELECT[args.module]])
+    if fuzzing:
+        family = args.fuzz_family or ("http" if args.module == "http.server" else "stream")
+        generation["fuzz"] = {"seconds": args.fuzz, "family": family, "seed": args.fuzz_seed}
+    elif not scenarios:
         print(f"mutate: no scenario matches {args.select}", file=sys.stderr)
         return 2
     settings = RunSettings(
@@ -1427,6 +1559,9 @@ def main(argv: list[str] | None = None) -> int:
         with_suite=args.with_cpython_suite,
         suite_timeout=args.suite_timeout,
         quiet=args.quiet,
+        fuzz_seconds=args.fuzz,
+        fuzz_family=generation.get("fuzz", {}).get("family", "http"),
+        fuzz_seed=args.fuzz_seed,
     )
     run = MutationRun(mutants, scenarios, parse_target(args.baseline), settings)
     interrupted = False
@@ -1441,7 +1576,8 @@ def main(argv: list[str] | None = None) -> int:
     json_path, md_path = write_reports(report, args.report_dir)
     rates = report["kill_rate"]
     line = (
-        f"catalog kill rate {_percent(rates['without_import_errors'])} "
+        f"{'fuzzing' if fuzzing else 'catalog'} kill rate "
+        f"{_percent(rates['without_import_errors'])} "
         f"({_percent(rates['with_import_errors'])} with import errors)"
     )
     if "cpython_suite" in report:

@@ -239,9 +239,9 @@ def error_request(c: Chooser) -> bytes:
     elif trigger == "http2":
         version = c.pick((b"HTTP/2.0", b"HTTP/3.0", b"HTTP/10.0"))
     elif trigger == "word-count":
-        return c.pick((method, method + b" / HTTP/1.0 extra", b"")) + b"\r\n\r\n"
-    elif trigger == "http09-method":
-        return method + b" " + target + b"\r\n"
+        return c.pick((method, method + b" / HTTP/1.0 extra")) + b"\r\n\r\n"
+    elif trigger == "http09-method":  # HTTP/0.9 knows GET only
+        return (b"POST" if method == b"GET" else method) + b" " + target + b"\r\n"
     elif trigger == "long-line":  # the line's length stays around the limit
         delta = c.between(-1, 2) - (len(method) - 3)
         return method + limit_request("request_line", delta, version)[3:]
