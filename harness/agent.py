@@ -9,6 +9,8 @@ agent reads one JSON line from stdin, the *setup* (a forked one gets it with its
      "spec": {...},                                                # a ServerSpec as a dict
      "tmpdir": "/tmp/ssh-...", "event_fd": 3}
 
+then forks twice (``harness.keeper``: the process the harness started stays as the agent's
+keeper, the next as its decoy parent), sets its limits (``harness.keeper.limit_resources``),
 installs the target's modules under the stdlib names before anything else imports them,
 builds the server (instrumented so that every hook reports an event), writes a ``ready``
 event and then executes *commands*, one JSON line each on stdin, until ``exit`` or EOF.
@@ -30,6 +32,7 @@ import time
 import traceback
 from typing import Any, Callable, Dict, Optional
 
+from harness.keeper import limit_resources, split
 from harness.substitution import SUBSTITUTABLE, install_module
 
 _event_fd = -1
@@ -338,6 +341,10 @@ def _short_traceback(exc: BaseException) -> str:
 def main() -> None:
     """Entry point of the server process."""
     setup = json.loads(sys.stdin.readline())
+    event_fd = int(setup["event_fd"])
+    # This process stays as the keeper, the next as the decoy parent; the third is the agent.
+    split("parent", event_fd, subreaper=True)
+    split("agent", event_fd)
     begin(setup)
     prepare_process(setup.get("pin_mimetypes", True))
     try:
@@ -354,17 +361,21 @@ def begin(setup: Dict[str, Any]) -> None:
     """Make this process the agent of ``setup``: events go to its pipe, from this pid.
 
     A forked agent calls this too: the pid the module saw at import is its fork server's.
+    Its first event tells the harness its pid (which is not the harness's child's).
     """
     global _event_fd, _agent_pid
     _event_fd = int(setup["event_fd"])
     _agent_pid = os.getpid()
+    emit("harness:agent", pid=_agent_pid)
 
 
 def prepare_process(pin_mimetypes: bool = True) -> None:
     """The per-process preparation that comes before the target's modules are installed.
 
     Nothing in it depends on the scenario, so a fork server does it once for its agents.
+    The limits come first: the target's import is the target's code already.
     """
+    limit_resources()
     os.environ.setdefault("NO_COLOR", "1")
     if pin_mimetypes:
         # The host's /etc/mime.types would otherwise leak into Content-type replies.

@@ -16,11 +16,21 @@ harness. Every message either way is one JSON object.
    exits after either of the last two.
 2. Each request is ``{"setup": ..., "env": {...}, "cwd": ...}`` (the agent's setup, its whole
    environment and its working directory) with four fds: the agent's stdin (read end),
-   stdout, stderr and event pipe (write end). The server forks twice, so that the agent is
-   orphaned and re-parented to the harness (a child subreaper), which then waits for it and
-   kills it like a spawned agent; it answers ``{"pid": N}`` or ``{"refused": why}``.
+   stdout, stderr and event pipe (write end). The server forks a middle process, which
+   forks the agent's keeper and exits, so that the keeper is orphaned and re-parented to the
+   harness (a child subreaper), which then waits for it and kills it like a spawned agent's
+   keeper; the keeper forks the decoy parent, which forks the agent (``harness.keeper``). It
+   answers ``{"pid": AGENT, "keeper": KEEPER}`` or ``{"refused": why}``.
 
-The agent, in the grandchild, is made what a spawned agent is: a session of its own; its fds
+Like a spawned agent, the server has a keeper of its own, the process the harness started
+(not a subreaper, so that agents' keepers pass it by): a target whose import kills its
+parent kills that keeper, which the server sees and reports as the target's failure. During
+the import the server is a child subreaper, so that a daemon the import leaves shows as a
+child (and the server refuses); after a refusal or a failure it waits for the harness to
+kill it with whatever the import left.
+
+The agent, in the great-great-grandchild, is made what a spawned agent is: a session of its
+own (and an agent killed with its parent); its fds
 on 0, 1, 2 and on the event fd number the setup names (the harness's number, which is what a
 spawned agent inherits), every other fd closed; stdio objects made anew on them; the working
 directory, environment, ``sys.argv`` and ``sys.path[0]`` of a spawned agent; ``random``
@@ -38,8 +48,11 @@ import signal
 import socket
 import sys
 import threading
+import time
 import traceback
 from typing import Any, Dict, List, Optional
+
+from harness.keeper import set_subreaper, split
 
 #: Modules the agents of most scenarios import after the target's: importing them once here
 #: saves each agent the time. Stdlib modules (and the handlers' package, which imports no
@@ -97,6 +110,9 @@ def unforkable(
 
 def serve_forks(fd: int) -> None:
     """Run as a fork server on the socket ``fd``; exits when the harness closes its end."""
+    # This process stays as the server's keeper (it mirrors the server's exit status); the
+    # server outlives it if the target kills it, to report that.
+    split("fork server", die_with_parent=False, mirror=True)
     sock = socket.socket(fileno=fd)
     # The agents must see the argv of a spawned agent, and so must the target's import.
     del sys.argv[1:]
@@ -111,8 +127,14 @@ def serve_forks(fd: int) -> None:
         hello = {"refused": "the fork server failed: %s: %s" % (type(exc).__name__, exc)}
     _reply(sock, hello)
     if "ok" not in hello:
+        # What the import left (daemons, come back to us) stays in our tree until the
+        # harness kills it; or we go when it closes its end.
         _flush_stdio()
-        os._exit(0)
+        try:
+            while sock.recv(_MAX_MESSAGE):
+                pass
+        finally:
+            os._exit(0)
     server = _Server(sock, dict(hello.pop("env")), modules)
     server.run()
 
@@ -120,8 +142,8 @@ def serve_forks(fd: int) -> None:
 def _start(sock: socket.socket, modules: Dict[str, str]) -> Dict[str, Any]:
     """Prepare the process as every agent of the target; the hello message.
 
-    ``{"importing": true}`` goes out first: whatever happens after it (an exit, a hang) is
-    the target's import, and the harness records it as the target's start failure.
+    ``{"importing": true, "pid": N}`` goes out first: whatever happens after it (an exit, a
+    hang) is the target's import, and the harness records it as the target's start failure.
     """
     if not hasattr(os, "fork") or not hasattr(socket, "recv_fds"):
         return {"refused": "this interpreter has no os.fork or socket.recv_fds"}
@@ -129,8 +151,10 @@ def _start(sock: socket.socket, modules: Dict[str, str]) -> Dict[str, Any]:
 
     server_env = dict(os.environ)
     agent.prepare_process()
+    parent = os.getppid()
+    set_subreaper(True)  # a daemon the import leaves comes back to us: a child we can see
     before = _process_state()
-    _reply(sock, {"importing": True})
+    _reply(sock, {"importing": True, "pid": os.getpid()})
     try:
         agent.install_target(modules)
     except BaseException as exc:  # the target may raise anything, SystemExit included
@@ -143,10 +167,36 @@ def _start(sock: socket.socket, modules: Dict[str, str]) -> Dict[str, Any]:
             importlib.import_module(name)
         except Exception:
             pass  # an agent that needs it meets the same error when it imports it
+    if _parent_killed(parent):
+        return {"failed": "the target's import killed its parent process (the server's keeper)"}
     changes = _compare(before, _process_state())
     if changes:
         return {"refused": "importing the target " + "; ".join(changes)}
+    # From here on an orphan is an agent's keeper, whose middle process exited: it must go
+    # on to the harness.
+    set_subreaper(False)
     return {"ok": True, "pid": os.getpid(), "env": server_env}
+
+
+def _parent_killed(parent: int) -> bool:
+    """Whether our parent has died or is dying: a kill is queued at once, but the process
+    ends only when it next runs, so a kill that has not landed yet counts too."""
+    if os.getppid() != parent:
+        return True
+    try:
+        with open("/proc/%d/status" % parent) as handle:
+            status = handle.read()
+        with open("/proc/%d/stat" % parent, "rb") as handle:
+            flags = int(handle.read().rsplit(b")", 1)[1].split()[6])
+    except (OSError, ValueError, IndexError):
+        return False  # gone meanwhile (then getppid says so next time), or no /proc
+    if flags & 0x4:  # PF_EXITING
+        return True
+    kill = 1 << (signal.SIGKILL - 1)
+    for line in status.splitlines():
+        if line.startswith(("SigPnd:", "ShdPnd:")) and int(line.split()[1], 16) & kill:
+            return True
+    return False
 
 
 class _Server:
@@ -217,36 +267,70 @@ class _Server:
         text = _read_all(read_end).decode()
         _close(read_end)
         _pid, status = os.waitpid(middle, 0)
-        # The middle process has exited and been reaped, so the agent is the harness's now.
-        if text.isdigit():
-            return {"pid": int(text)}
+        # The middle process has exited and been reaped, so the keeper is the harness's now.
+        pids = text.split()
+        if len(pids) == 2 and all(pid.isdigit() for pid in pids):
+            return {"keeper": int(pids[0]), "pid": int(pids[1])}
         # The same preparation would fail for every agent: the harness stops asking.
         why = text or "the middle process failed (wait status %d)" % (status,)
         return {"refused": why, "final": True}
 
     def _middle(self, request: Dict[str, Any], fds: List[int]) -> str:
-        """In the middle process: fork the agent; its pid once it is prepared, or why not."""
+        """In the middle process: fork the agent's keeper; "KEEPER AGENT" (their pids) once
+        the agent is prepared, or why not.
+
+        The middle is a child subreaper while it lives: when an agent could not be prepared,
+        it kills the keeper, and the decoy parent and the agent, killed with their parents,
+        come back to it to be reaped, so that nothing of them reaches the harness.
+        """
+        set_subreaper(True)
         ready_read, ready_write = os.pipe()
-        pid = os.fork()
-        if pid == 0:
+        keeper = os.fork()
+        if keeper == 0:
             _close(ready_read)
-            self._become_agent(request, fds, ready_write)
+            self._become_keeper(request, fds, ready_write)
         _close(ready_write)
         said = _read_all(ready_read).decode("utf-8", "replace")
-        if said == "ok":
-            return str(pid)
-        os.waitpid(pid, 0)  # it failed before it was an agent: reap it here
+        if said.startswith("ok "):
+            return "%d %s" % (keeper, said[3:])
+        try:
+            os.kill(keeper, signal.SIGKILL)
+        except OSError:
+            pass
+        while True:
+            try:
+                os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
         return "a forked agent failed to prepare: " + (said or "it died")
 
-    def _become_agent(self, request: Dict[str, Any], fds: List[int], ready: int) -> None:
-        """In the grandchild: make this process a fresh agent and run it; never returns.
+    def _become_keeper(self, request: Dict[str, Any], fds: List[int], ready: int) -> None:
+        """In the keeper: fork the decoy parent, which forks the agent; never returns.
 
-        Says ``ok`` on ``ready`` once prepared (from then on it is the agent, whatever the
-        target does), or why it could not be prepared, and exits.
+        The keeper and the parent stay behind (``harness.keeper``), holding only the event
+        pipe; the agent goes on to ``_become_agent``.
+        """
+        try:
+            os.setsid()  # out of the server's process group, which the harness may kill
+            split("parent", fds[3], subreaper=True)
+            split("agent", fds[3])
+        except BaseException as exc:
+            try:
+                os.write(ready, ("%s: %s" % (type(exc).__name__, exc)).encode()[:2000])
+            finally:
+                os._exit(1)
+        self._become_agent(request, fds, ready)
+
+    def _become_agent(self, request: Dict[str, Any], fds: List[int], ready: int) -> None:
+        """In the agent: make this process a fresh agent and run it; never returns.
+
+        Says ``ok PID`` on ``ready`` once prepared (from then on it is the agent, whatever
+        the target does), or why it could not be prepared, and waits to be killed with its
+        keeper (a report of its exit would reach the event pipe, which the harness then
+        gives to a spawned agent).
         """
         try:
             setup = request["setup"]
-            os.setsid()
             self.sock.detach()  # its fd is closed below; the object must not close it again
             ready = _place_fds(fds, int(setup["event_fd"]), ready)
             _rebuild_stdio()
@@ -265,9 +349,11 @@ class _Server:
         except BaseException as exc:
             try:
                 os.write(ready, ("%s: %s" % (type(exc).__name__, exc)).encode()[:2000])
+                _close(ready)
+                time.sleep(60)  # killed long before, with the keeper the middle kills
             finally:
                 os._exit(1)
-        os.write(ready, b"ok")
+        os.write(ready, b"ok %d" % os.getpid())
         _close(ready)
         try:
             agent.serve(setup)  # exits the process

@@ -10,9 +10,13 @@ needs what a fork cannot give (environment variables the interpreter reads at st
 ``pin_mimetypes`` false). A fork server that failed to start is never started again by the
 same pool; ``start_failure`` tells why it failed. ``aclose`` kills and reaps them all.
 
-A forked agent is re-parented to the harness (a child subreaper) when its fork server's
-middle process exits, so ``ForkedProcess`` waits for it and the host kills it by pid like a
-spawned one.
+A forked agent's keeper is re-parented to the harness (a child subreaper) when its fork
+server's middle process exits, so ``ForkedProcess`` waits for it and the host kills its tree
+by pid like a spawned agent's keeper. The fork server itself runs under a keeper (the
+process started here): its tree, and the server by its pid should the target's import have
+killed that keeper, is killed when the server is closed. While the server imports the
+target, its tree is watched like an agent's (``harness.host.watch``): a fork bomb or a stop
+(SIGSTOP) there is the target's start failure at once.
 """
 
 from __future__ import annotations
@@ -30,10 +34,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import psutil
 import trio
 
 from harness.forkserver import unforkable
-from harness.host import agent_environment, become_subreaper, kill_tree, reap_pids
+from harness.host import agent_environment, become_subreaper, kill_tree, reap_pids, watch
 from harness.targets import Target
 
 #: How long a fork server may take to import the target and say hello.
@@ -46,14 +51,16 @@ _Key = tuple[str, tuple[tuple[str, str], ...]]
 
 
 class ForkedProcess:
-    """An agent forked by a fork server, as the host uses a ``subprocess.Popen``.
+    """A forked agent's keeper, as the host uses a ``subprocess.Popen`` of a spawned one.
 
-    ``pid``, ``stdin`` (a binary file on the agent's stdin pipe), ``poll()`` and ``wait()``,
-    which reap it: it is our child since its fork server's middle process exited.
+    ``pid`` (the keeper's), ``agent_pid``, ``stdin`` (a binary file on the agent's stdin
+    pipe), ``poll()`` and ``wait()``, which reap the keeper: it is our child since its fork
+    server's middle process exited.
     """
 
-    def __init__(self, pid: int, stdin_fd: int) -> None:
+    def __init__(self, pid: int, stdin_fd: int, agent_pid: int | None = None) -> None:
         self.pid = pid
+        self.agent_pid = agent_pid
         self.stdin = open(stdin_fd, "wb")  # noqa: SIM115 - closed by the host's stop()
         self.returncode: int | None = None
         self._waitpid_lock = threading.Lock()
@@ -93,7 +100,9 @@ class _ForkServer:
     """One running fork server: its process, its socket, its requests one at a time."""
 
     def __init__(self, popen: subprocess.Popen[bytes], sock: Any, directory: Path) -> None:
-        self.popen = popen
+        self.popen = popen  # the server's keeper
+        #: the server itself, once it has said its pid (it outlives a keeper the target kills)
+        self.process: psutil.Process | None = None
         self.sock = sock
         self.directory = directory
         self.env: dict[str, str] = {}
@@ -139,8 +148,13 @@ class _ForkServer:
         self.closed = True
         with contextlib.suppress(OSError):
             self.sock.close()
-        descendants = kill_tree(self.popen.pid)
+        roots: list[Any] = [self.popen.pid]
+        if self.process is not None:
+            roots.append(self.process)
+        descendants = await trio.to_thread.run_sync(kill_tree, *roots)
         await trio.to_thread.run_sync(self.popen.wait)
+        if self.process is not None:
+            descendants.append(self.process.pid)  # ours to reap if its keeper was killed
         await trio.to_thread.run_sync(reap_pids, descendants)
         shutil.rmtree(self.directory, ignore_errors=True)
 
@@ -229,7 +243,7 @@ class ForkServerPool:
                     await server.close()
             return None
         self.forked += 1
-        return ForkedProcess(int(reply["pid"]), stdin_write)
+        return ForkedProcess(int(reply["keeper"]), stdin_write, int(reply["pid"]))
 
     async def _server(self, target: Target) -> _ForkServer | None:
         key = _key(target)
@@ -239,6 +253,11 @@ class ForkServerPool:
             if key not in self._servers:
                 await self._start(key, target)
             server = self._servers.get(key)
+            if server is not None and not server.closed and server.popen.poll() is not None:
+                # Its keeper is gone: killed by someone, so the server may be next.
+                self._not_used.setdefault(key, "the fork server died: its keeper ended")
+                with trio.CancelScope(shield=True):
+                    await server.close()
             return None if server is None or server.closed else server
 
     async def _start(self, key: _Key, target: Target) -> None:
@@ -275,16 +294,41 @@ class ForkServerPool:
         failure = None
         importing = False  # from then on, an exit or a hang is the target's import
         hello = None
-        with trio.move_on_after(self.start_timeout) as scope:
+        incident: list[str] = []
+
+        async def exchange(cancel_scope: trio.CancelScope) -> None:
+            nonlocal hello, importing
             try:
                 await server.sock.send(json.dumps({"modules": target.module_map}).encode())
                 hello = await server.receive()
                 if "importing" in hello:
                     importing = True
+                    if hello.get("pid"):
+                        with contextlib.suppress(psutil.Error):
+                            server.process = psutil.Process(int(hello["pid"]))
                     hello = await server.receive()
             except _ServerGone:
                 hello = None
-        if scope.cancelled_caught:
+            cancel_scope.cancel()
+
+        async def guard(cancel_scope: trio.CancelScope) -> None:
+            found = await watch(
+                popen.pid,
+                lambda: server.process.pid if server.process is not None else None,
+                lambda: False,
+            )
+            if found is not None:
+                incident.append(found)
+                cancel_scope.cancel()
+
+        with trio.move_on_after(self.start_timeout) as scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(exchange, nursery.cancel_scope)
+                nursery.start_soon(guard, nursery.cancel_scope)
+        if incident:
+            # Only the target's import runs code of the target in the server.
+            failure, importing = incident[0], True
+        elif scope.cancelled_caught:
             failure = f"did not start within {self.start_timeout:g} s"
         elif hello is None:
             failure = await self._exit_status(server)

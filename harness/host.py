@@ -1,12 +1,23 @@
 """Start, watch and stop server processes (agents).
 
-Resource handling: every agent runs in a session of its own; ``AgentProcess.stop`` freezes
-it, kills it and every descendant by pid, and reaps them all. The harness process makes
-itself a child subreaper (Linux), so forked grandchildren orphaned by a killed agent come
-back to us to be reaped instead of lingering as zombies under an init that may not reap.
+Resource handling: an agent is never the harness's child. The harness starts its *keeper*
+(``harness.keeper``), a child subreaper that forks a decoy parent, which forks the agent: so
+a target that kills its parent kills the decoy (and, by ``PR_SET_PDEATHSIG``, itself), and
+whatever the agent orphans (setsid daemons) comes back to the keeper. Everything an agent
+ever started is the keeper's tree, and ``AgentProcess.stop`` freezes the keeper, kills the
+tree by pid (whole process groups at once, again until nothing is left) and reaps it all.
+The harness process makes itself a child subreaper (Linux) too, so what a killed keeper
+held comes back to it to be reaped.
 
-Agents may be forked from a fork server (``harness.forkservers``): double-forked, so they are
-re-parented to us and handled exactly like spawned ones.
+While an agent runs, the harness watches its tree (``watch``, from one scan of /proc shared
+by every watcher): a tree of more than ``MAX_PROCESSES`` processes (a fork bomb: root is
+exempt from RLIMIT_NPROC) or an agent that stays stopped (SIGSTOP) is killed at once.
+What the harness had to do is an *incident* of the agent (``AgentProcess.incidents``): a
+verdict about the target, never an error of the harness. So are a parent the target killed
+and processes that outlived their parent (daemons) found when the agent is stopped.
+
+Agents may be forked from a fork server (``harness.forkservers``): their keeper is then
+double-forked, so it is re-parented to us and handled exactly like a spawned one.
 
 Error handling: an agent that fails to start or dies is reported as ``AgentGone``; what the
 target did before that stays in the observation (events, stdout, stderr).
@@ -81,12 +92,25 @@ def agent_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+#: How many processes an agent's tree (its keeper's descendants) may hold: far more than any
+#: forking scenario starts, and few enough that a fork bomb caught this far is soon killed.
+MAX_PROCESSES = 256
+#: How often a running agent's tree is looked at (a scan of /proc takes milliseconds).
+WATCH_INTERVAL = 0.1
+#: How long an agent may stay stopped (SIGSTOP) before it counts as stopped for good.
+STOPPED_LIMIT = 1.0
+#: How much of an agent's stdout or stderr is read (a target may write until its file-size
+#: limit; the rest is left out, and the text says how much).
+MAX_OUTPUT = 1 << 20
+
+
 class AgentProcess:
     """One running server process and what it has reported so far.
 
-    The process is spawned (``python -m harness.agent``), or forked by ``pool``'s fork server
-    for the target when it has one that can give this agent (``forked`` says which): either
-    way it is a child of the harness, with the same pid, stdin, stop and exit status.
+    The process is spawned (``python -m harness.agent``, which becomes the agent's keeper),
+    or forked by ``pool``'s fork server for the target when it has one that can give this
+    agent (``forked`` says which): either way the harness's child is the agent's keeper,
+    with the agent's stdin, and ``pid`` is the agent's own.
     """
 
     def __init__(
@@ -102,6 +126,9 @@ class AgentProcess:
         self.pool = pool
         self.forked = False
         self.events: list[Event] = []
+        #: what the harness saw the agent do to its process tree or had to do about it
+        #: (a fork bomb killed, its parent killed, daemons left...): faults of the target
+        self.incidents: list[str] = []
         self._changed = trio.Event()
         self._popen: subprocess.Popen[bytes] | ForkedProcess | None = None
         self._next_id = 0
@@ -109,6 +136,11 @@ class AgentProcess:
         self.stdout_path = workdir / "stdout"
         self.stderr_path = workdir / "stderr"
         self._events_closed = False
+        self._agent_pid: int | None = None
+        self._agent_status: int | None = None  # reported by its parent when it exited
+        self._parent_gone = False  # the decoy parent ended before the agent did
+        self._killing = False  # the harness is killing the tree: what ends is its doing
+        self._killed: list[int] = []  # killed by the watch, to be reaped by stop()
 
     # -- lifecycle --
 
@@ -152,6 +184,8 @@ class AgentProcess:
                             env=env,
                             cwd=directory,
                         )
+                    else:
+                        self._agent_pid = self._popen.agent_pid
                 finally:
                     os.close(write_fd)
         except BaseException:
@@ -159,6 +193,7 @@ class AgentProcess:
             raise
         stream = trio.lowlevel.FdStream(read_fd)
         nursery.start_soon(self._collect, stream)
+        nursery.start_soon(self._watch)
         if not self.forked:
             self._send(setup)  # a forked agent had it with its fork request
 
@@ -177,14 +212,38 @@ class AgentProcess:
                 for line in lines:
                     if line.strip():
                         try:
-                            self.events.append(json.loads(line))
+                            event = json.loads(line)
                         except ValueError:
-                            self.events.append(
-                                {"ev": "garbled", "text": line[:200].decode("latin-1")}
-                            )
+                            event = {"ev": "garbled", "text": line[:200].decode("latin-1")}
+                        if not isinstance(event, dict):
+                            event = {"ev": "garbled", "text": line[:200].decode("latin-1")}
+                        if str(event.get("ev", "")).startswith("harness:"):
+                            self._from_harness(event)
+                        else:
+                            self.events.append(event)
                 self._notify()
         self._events_closed = True
         self._notify()
+
+    def _from_harness(self, event: Event) -> None:
+        """A line of the agent's begin() or of its keepers (``harness.keeper``)."""
+        kind = event.get("ev")
+        if kind == "harness:agent" and self._agent_pid is None:
+            self._agent_pid = int(event.get("pid") or 0) or None
+        elif kind == "harness:exit" and event.get("who") == "agent":
+            self._agent_status = int(event.get("status", 0))
+        elif kind == "harness:exit" and event.get("who") == "parent":
+            self._parent_gone = True
+            status = int(event.get("status", 0))
+            if status < 0 and self._agent_status is None:
+                # The agent dies with its parent (PR_SET_PDEATHSIG), unreported.
+                self._agent_status = -signal.SIGKILL
+                if not self._killing:
+                    self._incident(f"killed its parent process (signal {-status}), and so itself")
+
+    def _incident(self, text: str) -> None:
+        if text not in self.incidents:
+            self.incidents.append(text)
 
     def _notify(self) -> None:
         self._changed.set()
@@ -196,7 +255,8 @@ class AgentProcess:
             self._popen.stdin.write((json.dumps(message) + "\n").encode())
             self._popen.stdin.flush()
         except (BrokenPipeError, ValueError, OSError) as exc:
-            raise AgentGone(f"server process is gone ({exc})") from None
+            why = "; ".join(self.incidents) or str(exc)
+            raise AgentGone(f"server process is gone ({why})") from None
 
     @property
     def started(self) -> bool:
@@ -205,13 +265,25 @@ class AgentProcess:
 
     @property
     def pid(self) -> int:
-        """The agent's process id."""
+        """The agent's process id (its keeper's until the agent has said its own)."""
+        assert self._popen is not None
+        return self._agent_pid or self._popen.pid
+
+    @property
+    def keeper_pid(self) -> int:
+        """The process id of the agent's keeper (the harness's child)."""
         assert self._popen is not None
         return self._popen.pid
 
     def alive(self) -> bool:
         """Whether the agent process still runs."""
-        return self._popen is not None and self._popen.poll() is None
+        return (
+            self._popen is not None
+            and self._popen.poll() is None
+            and self._agent_status is None
+            and not self._parent_gone
+            and not self._killing
+        )
 
     # -- events --
 
@@ -219,6 +291,17 @@ class AgentProcess:
         self, predicate: Callable[[Event], bool], timeout: float, start: int = 0
     ) -> Event | None:
         """The first event from index ``start`` on that matches, or None after ``timeout``."""
+        return await self._wait_for(predicate, timeout, start)
+
+    async def _wait_for(
+        self,
+        predicate: Callable[[Event], bool],
+        timeout: float,
+        start: int = 0,
+        agent_only: bool = False,
+    ) -> Event | None:
+        """``wait_for``; with ``agent_only`` (an event only the agent itself can send) it
+        also gives up once the agent has ended, though its children may hold the pipe."""
         with trio.move_on_after(timeout):
             index = start
             while True:
@@ -226,7 +309,7 @@ class AgentProcess:
                     if predicate(self.events[index]):
                         return self.events[index]
                     index += 1
-                if self._events_closed:
+                if self._events_closed or (agent_only and not self.alive()):
                     return None
                 await self._changed.wait()
         return None
@@ -235,23 +318,33 @@ class AgentProcess:
         """Wait for ``ready`` or ``construct:raised`` of the server.
 
         Raises ``TargetDidNotStart`` when the target's modules failed to import, or the
-        process exited or stayed silent before either event.
+        process exited, was killed by the harness or stayed silent before either event.
         """
-        event = await self.wait_for(lambda e: e["ev"] in ("ready", "construct:raised"), timeout)
+        event = await self._wait_for(
+            lambda e: e["ev"] in ("ready", "construct:raised"), timeout, agent_only=True
+        )
         if event is not None and event["ev"] == "construct:raised" and event.get("stage"):
             raise TargetDidNotStart(f"{event.get('type')}: {event.get('message', '')}".strip())
         if event is not None:
             return event
-        # The event pipe closed (the process ended) or the time ran out.
+        # The agent ended (its parent's report, or the keeper, tells how) or the time ran out.
         with trio.move_on_after(2.0):
-            while self.alive() and self._events_closed:
+            while self._events_closed and self._exit_status_now() is None:
                 await trio.sleep(0.01)
         said = _last_line(self.read_stderr())
         said = f"; its last words: {said}" if said else ""
+        if self.incidents:
+            raise TargetDidNotStart("; ".join(self.incidents) + said)
         if not self.alive():
-            status = self._popen.poll() if self._popen is not None else None
+            status = self._exit_status_now()
             raise TargetDidNotStart(f"exited with status {status} before it was ready{said}")
         raise TargetDidNotStart(f"did not report ready within {timeout:g} s{said}")
+
+    def _exit_status_now(self) -> int | None:
+        """The agent's exit status as far as known: its parent's report, else its keeper's."""
+        if self._agent_status is not None:
+            return self._agent_status
+        return self._popen.poll() if self._popen is not None else None
 
     def command(self, op: str, *, thread: bool = False, **fields: Any) -> int:
         """Send a command; returns its id (wait for ``command:*`` events with it)."""
@@ -290,13 +383,50 @@ class AgentProcess:
             return {"alive": 0, "threads": 0, "fds": 0, "children": 0, "zombies": 0}
         return {"alive": 1, "threads": threads, "fds": fds, "children": live, "zombies": zombies}
 
+    async def _watch(self) -> None:
+        """Kill the agent's tree as soon as it grows past ``MAX_PROCESSES`` or the agent
+        stays stopped; the reason becomes an incident."""
+        assert self._popen is not None
+        popen = self._popen
+        incident = await watch(
+            popen.pid,
+            lambda: self._agent_pid,
+            lambda: self._killing or popen.poll() is not None,
+        )
+        if incident is not None and not self._killing:
+            self._incident(incident)
+            self._killing = True
+            self._killed += await trio.to_thread.run_sync(kill_tree, popen.pid)
+            self._notify()
+
+    def _note_strays(self) -> None:
+        """Record processes the agent's family left outside it (daemons, the children of an
+        agent that died): orphans, re-parented to the keeper, that still run."""
+        if self._popen is None or self._killing or self._popen.poll() is not None:
+            return
+        table = proc_table()
+        keeper = self._popen.pid
+        if self._agent_pid is None:
+            return  # it never said its pid: its parent cannot be told from a stray
+        parent = table[self._agent_pid][0] if self._agent_pid in table else None
+        strays = [
+            pid
+            for pid, (ppid, state, _group) in table.items()
+            if ppid == keeper and pid != parent and state != "Z"
+        ]
+        if strays:
+            self._incident(
+                f"left {len(strays)} process(es) running outside its process tree "
+                "(orphaned or daemonized); the harness killed them"
+            )
+
     def read_stdout(self) -> str:
-        """What the server process wrote to stdout so far."""
-        return self.stdout_path.read_bytes().decode("utf-8", "backslashreplace")
+        """What the server process wrote to stdout so far (the first ``MAX_OUTPUT`` bytes)."""
+        return _read_output(self.stdout_path)
 
     def read_stderr(self) -> str:
-        """What the server process wrote to stderr so far."""
-        return self.stderr_path.read_bytes().decode("utf-8", "backslashreplace")
+        """What the server process wrote to stderr so far (the first ``MAX_OUTPUT`` bytes)."""
+        return _read_output(self.stderr_path)
 
     async def stop(self, grace: float = 0.0) -> None:
         """End the agent and everything it started, and reap them all.
@@ -306,19 +436,23 @@ class AgentProcess:
         popen = self._popen
         if popen is None:
             return
-        if grace > 0 and popen.poll() is None:
+        if grace > 0 and self.alive():
             with contextlib.suppress(AgentGone):
                 self._send({"op": "exit"})
             with trio.move_on_after(grace):
-                while popen.poll() is None:
+                while self.alive():
                     await trio.sleep(0.005)
-        descendants = kill_tree(popen.pid)
+        self._note_strays()
+        self._killing = True
+        killed = await trio.to_thread.run_sync(kill_tree, popen.pid)
         with contextlib.suppress(OSError):
             if popen.stdin:
                 popen.stdin.close()
         # Reaping is quick once SIGKILL has landed; do it off the event loop all the same.
-        self.exit_status = await trio.to_thread.run_sync(popen.wait)
-        await trio.to_thread.run_sync(reap_pids, descendants)
+        status = await trio.to_thread.run_sync(popen.wait)
+        self.exit_status = self._agent_status if self._agent_status is not None else status
+        await trio.to_thread.run_sync(reap_pids, self._killed + killed)
+        self._killed = []
 
 
 def _last_line(text: str) -> str:
@@ -326,18 +460,174 @@ def _last_line(text: str) -> str:
     return lines[-1][:300] if lines else ""
 
 
-def kill_tree(pid: int) -> list[int]:
-    """Freeze ``pid``, SIGKILL it and all its descendants; returns the descendants' pids."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, signal.SIGSTOP)  # so it cannot fork while we list its children
+def _read_output(path: Path) -> str:
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_OUTPUT)
+        more = os.fstat(handle.fileno()).st_size - len(data)
+    text = data.decode("utf-8", "backslashreplace")
+    if more > 0:
+        text += f"\n[... {more} more bytes not read]\n"
+    return text
+
+
+# --- the process table ---------------------------------------------------------------------
+
+#: pid -> (parent pid, state letter, process group) of every process on the machine
+ProcTable = dict[int, tuple[int, str, int]]
+
+
+def proc_table() -> ProcTable:
+    """Every process's parent, state and process group, from one read of /proc (Linux)."""
+    table: ProcTable = {}
     try:
-        descendants = [p.pid for p in psutil.Process(pid).children(recursive=True)]
-    except psutil.NoSuchProcess:
-        descendants = []
-    for victim in [pid, *descendants]:
+        names = os.listdir("/proc")
+    except OSError:
+        return table
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                data = handle.read()
+            fields = data[data.rindex(b")") + 2 :].split(b" ", 4)
+            table[int(name)] = (int(fields[1]), fields[0].decode(), int(fields[2]))
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+    return table
+
+
+def descendants(table: ProcTable, root: int, children: Children | None = None) -> list[int]:
+    """The pids under ``root`` in ``table`` (zombies included), parents before children.
+
+    ``children`` is ``children_of(table)``, for a caller that looks at many roots.
+    """
+    if children is None:
+        children = children_of(table)
+    found: list[int] = []
+    seen = {root}
+    todo = [root]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in seen:
+                seen.add(child)
+                found.append(child)
+                todo.append(child)
+    return found
+
+
+Children = dict[int, list[int]]
+
+
+def children_of(table: ProcTable) -> Children:
+    """Each pid's children in ``table``."""
+    children: Children = {}
+    for pid, (ppid, _state, _group) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    return children
+
+
+class _Census:
+    """One /proc scan shared by every watcher for a moment: agents watched at once cost
+    one scan per interval, not one each."""
+
+    def __init__(self, max_age: float) -> None:
+        self.max_age = max_age
+        self._table: ProcTable = {}
+        self._children: Children = {}
+        self._taken = -1e9
+
+    def take(self) -> tuple[ProcTable, Children]:
+        """The process table and each pid's children, at most ``max_age`` seconds old."""
+        now = time.monotonic()
+        if now - self._taken > self.max_age:
+            self._table = proc_table()
+            self._children = children_of(self._table)
+            self._taken = time.monotonic()
+        return self._table, self._children
+
+
+_census = _Census(WATCH_INTERVAL * 0.9)
+
+
+async def watch(
+    root: int,
+    watched: Callable[[], int | None],
+    done: Callable[[], bool],
+    limit: int = MAX_PROCESSES,
+) -> str | None:
+    """Look at the tree under ``root`` every ``WATCH_INTERVAL`` until ``done()``; what is
+    wrong with it (the caller kills it), or None.
+
+    Wrong: more than ``limit`` live processes in it (the kernel does not hold root to
+    RLIMIT_NPROC, and a fork bomb takes the machine's pids and memory within seconds), or
+    the process ``watched()`` names stopped (SIGSTOP) for ``STOPPED_LIMIT`` seconds.
+    """
+    stopped = 0.0
+    while not done():
+        await trio.sleep(WATCH_INTERVAL)
+        if done():
+            return None
+        table, children = _census.take()
+        tree = [pid for pid in descendants(table, root, children) if table[pid][1] != "Z"]
+        if len(tree) > limit:
+            return (
+                f"started more than {limit} processes (a fork bomb?); the harness killed them all"
+            )
+        pid = watched()
+        state = table[pid][1] if pid in table else ""
+        stopped = stopped + WATCH_INTERVAL if state in ("T", "t") else 0.0
+        if stopped >= STOPPED_LIMIT:
+            return f"stopped itself (state {state}, SIGSTOP?) and stayed stopped; the harness killed it"
+    return None
+
+
+def kill_tree(*roots: int | psutil.Process) -> list[int]:
+    """Kill each root and all its descendants; the descendants' pids (to reap).
+
+    A root given as a ``psutil.Process`` is left alone if it is no longer the process it
+    was (its pid reused); an int must be our child or otherwise safe from reuse. Each root
+    is stopped first: a stopped keeper does not reap, so no pid in its tree is freed (and
+    reused) while we kill by pid. Then, until a scan finds no live process left in the
+    trees: whole process groups led from inside them at once (a member forking right now
+    cannot leave a child behind), and every process by pid (those that left their group).
+    """
+    pids = []
+    for root in roots:
+        if isinstance(root, psutil.Process):
+            try:
+                if not root.is_running():
+                    continue
+            except psutil.Error:
+                continue
+            root = root.pid
+        pids.append(root)
+    for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(victim, signal.SIGKILL)
-    return descendants
+            os.kill(pid, signal.SIGSTOP)
+    seen: list[int] = []
+    killed: set[int] = set()
+    for _round in range(1000):
+        table = proc_table()
+        children = children_of(table)
+        tree: list[int] = []
+        for pid in pids:
+            tree += descendants(table, pid, children)
+        members = set(tree) | set(pids)
+        seen += [pid for pid in tree if pid not in seen]
+        fresh = [pid for pid in tree if pid not in killed and table[pid][1] != "Z"]
+        if not fresh:
+            break
+        for group in {table[pid][2] for pid in fresh} & members:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
+        for pid in fresh:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        killed.update(fresh)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return seen
 
 
 def reap_pids(pids: list[int], timeout: float = 5.0) -> None:

@@ -90,7 +90,7 @@ async def run_agent(pool, target, codes, spec=None):
 def comparable(probe):
     """A probe's result without what must differ between two processes."""
     probe = dict(probe)
-    for key in ("pid", "random", "cwd", "path0", "tmpdir", "event fd"):
+    for key in ("pid", "parent", "random", "cwd", "path0", "tmpdir", "event fd"):
         probe.pop(key)
     # The event pipe sits on the fd number the harness had for it, which varies.
     probe["fds"] = [fd for fd in probe["fds"] if fd != probe.get("event fd")]
@@ -130,7 +130,8 @@ def test_forked_agents_are_as_fresh_as_spawned_ones(python):
         assert run.at_ready["threads"] == 1 and run.at_ready["children"] == 0
         assert probe["threads"] == 1 and probe["main thread"] == "MainThread"
         assert probe["pid"] == run.agent.pid
-        assert probe["parent"] == os.getpid()  # re-parented to the harness, like a spawn
+        # A decoy parent under the agent's keeper (harness.keeper), never the harness.
+        assert probe["parent"] not in (os.getpid(), run.agent.keeper_pid)
         assert probe["cwd"] == probe["path0"] == os.path.realpath(probe["tmpdir"])
         assert probe["fds"] == sorted({0, 1, 2, probe["server fd"], probe["event fd"]})
         assert run.output == ("to stdout\n", "to stderr\n")

@@ -1,0 +1,223 @@
+"""What keeps a server process's misdeeds away from the harness: its keepers and its limits.
+
+A server process (an agent, or a fork server) never has the harness for its parent. ``split``
+forks: the child goes on as the server process and the parent stays behind as its *keeper*,
+which never returns into the caller's code. An agent gets two of them::
+
+    harness ── keeper (child subreaper) ── parent (a decoy) ── agent
+
+- The keeper is a child subreaper (Linux): whatever the target orphans (a daemon that forked
+  twice and called ``setsid``, the children of a server that died) is re-parented to it, so
+  the agent's whole family stays one tree under one pid the harness knows and kills, and the
+  keeper reaps each orphan that ends.
+- The parent is the one process a target's ``os.kill(os.getppid(), SIGKILL)`` reaches. The
+  agent asked the kernel to be killed when its parent dies (``PR_SET_PDEATHSIG``), so killing
+  the parent ends the agent too; the keeper, still alive, holds what they left and reports
+  that the parent was killed.
+- Each reports the exit of its child on the agent's event pipe, as one line the harness
+  reads and keeps out of the events: ``{"ev": "harness:exit", "who": "agent"|"parent",
+  "status": N}`` (``N`` is an exit code, or minus a signal number), then closes its end, so
+  the pipe still reaches its end once the agent and everything it started are gone.
+
+``limit_resources`` sets the limits an agent runs under (before the target is imported):
+processes, address space, file size, core files.
+
+Stdlib-only and Python 3.9-compatible: this runs under the target's interpreter.
+"""
+
+import json
+import os
+import signal
+import sys
+from typing import Any, Optional
+
+_PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+_libc: Any = None
+
+#: The address space an agent may use. Generous, because every thread reserves its stack
+#: (8 MiB) in it: at 2 GiB CPython starts about 130 threads and PyPy about 90; at 4 GiB over
+#: 300. A target that allocates past it gets MemoryError instead of the machine's memory.
+ADDRESS_SPACE = 4 << 30
+#: The largest file an agent may write (its captured stdout and stderr included): past it a
+#: write fails with EFBIG (the interpreters ignore SIGXFSZ) instead of filling the disk.
+FILE_SIZE = 512 << 20
+#: Processes (threads, for Linux) the agent's user may have beyond those it had when the
+#: limit was set. Root is exempt from this limit; the harness counts the agent's processes
+#: itself as well (``harness.host``).
+PROCESS_HEADROOM = 1024
+
+
+def prctl(option: int, value: int) -> bool:
+    """Call Linux's ``prctl(option, value)``; whether it succeeded (False elsewhere)."""
+    global _libc
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        if _libc is None:
+            import ctypes
+
+            _libc = ctypes.CDLL(None, use_errno=True)
+        return _libc.prctl(option, value, 0, 0, 0) == 0
+    except (OSError, AttributeError, ImportError):
+        return False
+
+
+def set_subreaper(on: bool) -> bool:
+    """Make orphaned descendants of this process its own to reap (or stop doing so)."""
+    return prctl(_PR_SET_CHILD_SUBREAPER, 1 if on else 0)
+
+
+def split(
+    who: str,
+    report_fd: int = -1,
+    subreaper: bool = False,
+    die_with_parent: bool = True,
+    mirror: bool = False,
+) -> None:
+    """Fork; return in the child, and keep it from the parent, which never returns.
+
+    The parent waits for the child (``who`` names it in the report on ``report_fd``, if
+    given), reaps whatever else comes back to it (``subreaper``) and, once it has no child
+    left, exits: as its child did with ``mirror``, else with status 0. The child is in a
+    session of its own and, with ``die_with_parent``, is killed when its parent dies.
+    """
+    parent = os.getpid()
+    if subreaper:
+        set_subreaper(True)  # the flag is the calling process's; a child does not inherit it
+    child = os.fork()
+    if child == 0:
+        os.setsid()
+        if die_with_parent:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != parent:
+                # The parent died before the kernel was asked: it is as if it had just died.
+                os.kill(os.getpid(), signal.SIGKILL)
+        return
+    try:
+        _keep(child, who, report_fd, mirror)
+    finally:
+        os._exit(70)  # only a defect of the keeper itself gets here
+
+
+def _keep(child: int, who: str, report_fd: int, mirror: bool) -> None:
+    """The keeper's whole life: hold nothing of the child's, wait, report, exit."""
+    _hold_only(report_fd)
+    # Only the harness ends a keeper, with SIGKILL; a Python handler inherited from the
+    # server process would raise inside the loop instead.
+    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM"):
+        try:
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+        except (AttributeError, OSError, ValueError):
+            pass
+    status: Optional[int] = None
+    while True:
+        try:
+            pid, wait_status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+        if pid != child:
+            continue  # an orphan that came back to us, now reaped
+        status = os.waitstatus_to_exitcode(wait_status)
+        if report_fd >= 0:
+            line = json.dumps({"ev": "harness:exit", "who": who, "status": status})
+            try:
+                os.write(report_fd, (line + "\n").encode())
+            except OSError:
+                pass  # the harness has gone
+            os.close(report_fd)
+            report_fd = -1
+    if mirror and status is not None and status < 0:
+        _die_of(-status)
+    os._exit(status if mirror and status is not None else 0)
+
+
+def _hold_only(keep: int) -> None:
+    """Close every fd but ``keep``; 0, 1 and 2 become /dev/null.
+
+    The keeper must not hold the agent's stdin (the harness's writes would not fail once
+    the agent is gone), nor its output, nor a socket the target opened.
+    """
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        if fd != null:
+            os.dup2(null, fd)
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = list(range(3, 1024))
+    for fd in fds:
+        if fd > 2 and fd != keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _die_of(signum: int) -> None:
+    """End this process by ``signum``, as its child ended (falls back to 128 + signum)."""
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core file of a mirror
+    except (ImportError, OSError, ValueError):
+        pass
+    try:
+        signal.signal(signum, signal.SIG_DFL)
+    except (OSError, ValueError):
+        pass  # SIGKILL and SIGSTOP cannot be changed, nor need to be
+    os.kill(os.getpid(), signum)
+    os._exit(128 + signum)
+
+
+# --- limits ------------------------------------------------------------------------------
+
+
+def limit_resources() -> None:
+    """Set the limits an agent and everything it starts run under (never raising them)."""
+    try:
+        import resource
+    except ImportError:
+        return
+    wanted = [
+        ("RLIMIT_AS", ADDRESS_SPACE),
+        ("RLIMIT_FSIZE", FILE_SIZE),
+        ("RLIMIT_CORE", 0),
+    ]
+    tasks = _tasks_of_user()
+    if tasks is not None:
+        wanted.append(("RLIMIT_NPROC", tasks + PROCESS_HEADROOM))
+    for name, value in wanted:
+        which = getattr(resource, name, None)
+        if which is None:
+            continue
+        try:
+            soft, hard = resource.getrlimit(which)
+            if hard != resource.RLIM_INFINITY:
+                value = min(value, hard)
+            if soft == resource.RLIM_INFINITY or soft > value:
+                resource.setrlimit(which, (value, hard))
+        except (OSError, ValueError):
+            pass
+
+
+def _tasks_of_user() -> Optional[int]:
+    """How many threads this process's real user runs now (what RLIMIT_NPROC counts)."""
+    uid = os.getuid()
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return None
+    count = 0
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            if os.stat("/proc/" + name).st_uid != uid:
+                continue
+            with open("/proc/%s/stat" % name, "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+            count += int(fields[17])  # num_threads
+        except (OSError, IndexError, ValueError):
+            continue
+    return count
