@@ -9,7 +9,8 @@ A hypothesis draw costs about as much as running tens of cases, so an example is
 *standard expansion* (its bytes sent whole, byte by byte, at every line end and separator,
 with each ending; bare LF line ends, a lower-case request line, everything upper case, a
 blank line first: h11's and AFL's habits), then ``count`` *seeded* cases: case ``i``
-comes from ``Seeded(seed * 2**20 + i)`` running the family's generator of
+comes from ``Seeded((seed ^ crc32(drawn bytes) << 32) * 2**20 + i)`` running the family's
+generator of
 ``harness.fuzz.grammar`` / ``harness.fuzz.site`` (the same functions hypothesis draws
 from), so it depends on the template alone, and the same template gives the same cases.
 """
@@ -20,6 +21,7 @@ import base64
 import dataclasses
 import hashlib
 import json
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -205,7 +207,7 @@ def expand(case: Case) -> list[Case]:
 
 # --- templates --------------------------------------------------------------------------
 
-#: Seeded cases per template; case ``i`` of a template is seeded with ``seed * 2**20 + i``.
+#: Seeded cases per template at most (case ``i``'s seed ends in ``i``).
 MAX_DERIVED = 1 << 20
 
 
@@ -243,12 +245,24 @@ def generate_case(
     return Case(family, data, splits, pause, end)
 
 
-def seeded_case(template: Template, index: int) -> Case:
-    """Seeded case ``index`` of ``template`` (deterministic; see the module docstring)."""
-    chooser = Seeded(template.seed * MAX_DERIVED + index)
+def _stream(template: Template) -> int:
+    """The number the seeds of a template's cases start from: its seed and its drawn case
+    (hypothesis draws the same seed again and again, for other cases: mixing the drawn
+    bytes in keeps their seeded cases apart)."""
+    base = template.base
+    return template.seed ^ (zlib.crc32(base.data + b"".join(base.datagrams)) << 32)
+
+
+def _seeded(template: Template, stream: int, index: int) -> Case:
+    chooser = Seeded(stream * MAX_DERIVED + index)
     base = template.base
     case = generate_case(chooser, base.family, template.allow_open, base.data, not template.batch)
     return batch_form(case) if template.batch else case
+
+
+def seeded_case(template: Template, index: int) -> Case:
+    """Seeded case ``index`` of ``template`` (deterministic; see the module docstring)."""
+    return _seeded(template, _stream(template), index)
 
 
 def derive(template: Template) -> list[Case]:
@@ -268,8 +282,9 @@ def derive_iter(template: Template) -> Iterator[Case]:
         if case not in seen:
             seen.add(case)
             yield case
+    stream = _stream(template)
     for index in range(min(template.count, MAX_DERIVED)):
-        case = seeded_case(template, index)
+        case = _seeded(template, stream, index)
         if case not in seen:
             seen.add(case)
             yield case

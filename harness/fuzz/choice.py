@@ -78,6 +78,16 @@ class Seeded(Chooser):
         """True ``percent`` times in a hundred."""
         return self._random() * 100 < percent
 
+    def choose(self, options: Sequence[tuple[int, T]]) -> T:
+        """The value of one ``(weight, value)`` option, with probability weight/sum
+        (``weighted`` without building the weights: this runs for every seeded case)."""
+        point = self._random() * sum(weight for weight, _ in options)
+        for weight, value in options:
+            point -= weight
+            if point < 0:
+                return value
+        return options[-1][1]
+
     def binary(self, low: int, high: int) -> bytes:
         """Random bytes, of a uniform length."""
         return self.rng.randbytes(self.between(low, high))

@@ -167,6 +167,8 @@ class Fuzzer:
             database=config.database,
         )
         self._memo: dict[Case, Any] = {}
+        #: Templates whose every case ran and showed no new difference.
+        self._clean: set[Template] = set()
         self._in_flight = 0
         self._last_progress = 0.0
         self._started = 0.0
@@ -339,8 +341,13 @@ class Fuzzer:
                 listed.insert(0, failing.detail[0])
             cases = listed
         self.outcome.examples += 1
+        if template in self._clean:
+            return None  # hypothesis drew it again: its cases were all the same
         found = await self.find_difference(cases, True, opened)
         if found is None:
+            if len(self._clean) > 10_000:
+                self._clean.clear()
+            self._clean.add(template)
             return None
         case, base, got, keys = found
         return Failure(template, signature(keys, base, got), (case, keys, base, got))
