@@ -31,7 +31,12 @@ def add_fuzz_parser(sub: Any) -> None:
     """The ``fuzz`` subcommand's arguments."""
     p = sub.add_parser("fuzz", help="differential fuzzing (or fuzz your own handler)")
     p.add_argument("--target", default="reference", metavar="SPEC")
-    p.add_argument("--baseline", default="stdlib", metavar="SPEC")
+    p.add_argument(
+        "--baseline",
+        default=None,
+        metavar="SPEC",
+        help="default: the stdlib, under the target's interpreter",
+    )
     p.add_argument(
         "--family",
         default="http",
@@ -155,6 +160,15 @@ def _finish(
     )
 
 
+def _baseline(spec: str | None, target: Target) -> Target:
+    """``--baseline``, or the stdlib under the target's interpreter (as ``run`` does)."""
+    if spec is not None:
+        return parse_target(spec)
+    from harness.cli import default_baseline
+
+    return default_baseline([target])
+
+
 def cmd_fuzz(args: argparse.Namespace) -> int:
     """``fuzz``: differential fuzzing of a target against a baseline, or of a handler."""
     if args.handler:
@@ -168,9 +182,10 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         duration = 30.0
     report_dir = _report_dir(args)
     database = _database(args)
+    target = parse_target(args.target)
     config = FuzzConfig(
-        target=parse_target(args.target),
-        baseline=parse_target(args.baseline),
+        target=target,
+        baseline=_baseline(args.baseline, target),
         family=args.family,
         transport=args.transport,
         duration=duration,

@@ -66,7 +66,7 @@ _GARBAGE_WARNING = re.compile(
 
 #: A status line and header block written before an error page (gh-54930's fix).
 ERROR_HEAD = re.compile(
-    r"HTTP/1\.[01] (?:400|505) [^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n(?=<!DOCTYPE HTML>)"
+    r"HTTP/1\.[01] (?:400|505) [^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n(?=<!DOCTYPE HTML)"
 )
 
 
