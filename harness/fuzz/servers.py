@@ -14,8 +14,8 @@ The server's operations are called by name (the agent's ``call`` command). The b
 the wire are the steps of ``harness.wire``, driven by ``harness.clients.drive``.
 
 Resource handling: ``start`` makes the process's private directory (the file tree of the
-site families is built in it first), ``stop`` kills the process group, reaps it and
-removes the directory; datagram client sockets stay bound until their records are taken
+site families is built in it first), ``stop`` kills the process and all it started
+(``harness.host``), reaps them and removes the directory; datagram client sockets stay bound until their records are taken
 (the server keys a record by the client's port or name, which the next socket could get).
 
 Error handling: a server process that dies or stops answering is an observation
@@ -31,13 +31,11 @@ import itertools
 import json
 import os
 import re
-import signal
 import socket
 import struct
 from pathlib import Path
 from typing import Any
 
-import psutil
 import trio
 
 from harness import wire
@@ -45,7 +43,7 @@ from harness.clients import drive, wire_address
 from harness.errors import AgentGone, HarnessError, UsageError
 from harness.fuzz import tree
 from harness.fuzz.case import HTTP_FAMILIES, Case
-from harness.host import AgentProcess, make_workdir, reap_pids
+from harness.host import AgentProcess, make_workdir
 from harness.scenario import ServerSpec
 from harness.targets import Target
 
@@ -157,23 +155,6 @@ class ByteBudget:
             self._released = trio.Event()
 
 
-def _stop_group(agent: AgentProcess) -> list[int]:
-    """Freeze the agent's process group, list its members, kill them all; their pids."""
-    if not agent.alive():
-        return []
-    group = agent.pid
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(group, signal.SIGSTOP)
-    members = []
-    for process in psutil.process_iter():
-        with contextlib.suppress(psutil.Error, ProcessLookupError):
-            if process.pid != group and os.getpgid(process.pid) == group:
-                members.append(process.pid)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(group, signal.SIGKILL)
-    return members
-
-
 _client_names = itertools.count()
 
 
@@ -273,19 +254,11 @@ class FuzzServer:
             )
 
     async def stop(self) -> None:
-        """Stop the server process and everything it started, and remove its private
-        directory.
-
-        The whole process group goes at once (the agent leads one): a CGI script may be
-        starting children of its own while the agent's descendants are listed one by
-        one, and those would outlive the kill. Its members are then ours to reap (the
-        harness is their subreaper).
-        """
+        """Stop the server process and everything it started (``AgentProcess.stop``),
+        and remove its private directory."""
         if self.agent is not None:
             with trio.CancelScope(shield=True):
-                members = await trio.to_thread.run_sync(_stop_group, self.agent)
                 await self.agent.stop()
-                await trio.to_thread.run_sync(reap_pids, members)
             tree.remove(self.agent.workdir)
             self.agent = None
 
@@ -469,6 +442,10 @@ class FuzzServer:
         try:
             if self.transport.family == socket.AF_UNIX:
                 sock.bind(_client_name())
+            else:
+                # Each piece goes out when it is sent (Nagle would hold a small piece
+                # back until the last one is acknowledged, gluing pieces together).
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             try:
                 sock.connect(self.address)
             except BlockingIOError:

@@ -15,9 +15,20 @@ runs them unchanged. Stdlib-only, Python 3.9-compatible.
 """
 
 import http.server
+import threading
 import warnings
 
 from scenarios.handlers.http_files import drop_file_capabilities, www
+
+_thread = threading.local()
+
+
+def _unprivileged():
+    """Drop root's file-permission override for this thread, once (the fuzz servers'
+    threads serve many requests each)."""
+    if not getattr(_thread, "unprivileged", False):
+        drop_file_capabilities()
+        _thread.unprivileged = True
 
 
 class Files(http.server.SimpleHTTPRequestHandler):
@@ -28,7 +39,7 @@ class Files(http.server.SimpleHTTPRequestHandler):
         super().__init__(*args, **kwargs)
 
     def setup(self):
-        drop_file_capabilities()
+        _unprivileged()
         super().setup()
 
 
@@ -46,7 +57,7 @@ class Cgi(http.server.CGIHTTPRequestHandler):
         super().__init__(*args, **kwargs)
 
     def setup(self):
-        drop_file_capabilities()
+        _unprivileged()
         super().setup()
 
     def run_cgi(self):
