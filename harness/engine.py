@@ -140,6 +140,9 @@ async def observe(
                 with trio.CancelScope(shield=True):
                     await agent.stop()
                 nursery.cancel_scope.cancel()
+        # What the host saw the target do to its processes (a fork bomb, a killed parent,
+        # daemons left) broke an invariant of every scenario.
+        violations = [*violations, *getattr(agent, "incidents", ())]
         replacements = [(str(workdir), "<tmp>")]
         replacements += [(path, "<python>") for path in sorted(interpreters, key=len)[::-1]]
         if agent.started:

@@ -146,12 +146,14 @@ class _ForkServer:
         if self.closed:
             return
         self.closed = True
-        with contextlib.suppress(OSError):
-            self.sock.close()
         roots: list[Any] = [self.popen.pid]
         if self.process is not None:
             roots.append(self.process)
+        # Killed before its socket closes: a server that sees the end of its socket exits,
+        # and what it held as a subreaper (daemons its import left) would be let go.
         descendants = await trio.to_thread.run_sync(kill_tree, *roots)
+        with contextlib.suppress(OSError):
+            self.sock.close()
         await trio.to_thread.run_sync(self.popen.wait)
         if self.process is not None:
             descendants.append(self.process.pid)  # ours to reap if its keeper was killed

@@ -585,11 +585,12 @@ def kill_tree(*roots: int | psutil.Process) -> list[int]:
     """Kill each root and all its descendants; the descendants' pids (to reap).
 
     A root given as a ``psutil.Process`` is left alone if it is no longer the process it
-    was (its pid reused); an int must be our child or otherwise safe from reuse. Each root
-    is stopped first: a stopped keeper does not reap, so no pid in its tree is freed (and
-    reused) while we kill by pid. Then, until a scan finds no live process left in the
-    trees: whole process groups led from inside them at once (a member forking right now
-    cannot leave a child behind), and every process by pid (those that left their group).
+    was (its pid reused); an int must be our child or otherwise safe from reuse. The roots
+    are stopped first and killed last: a keeper is a subreaper, and while it lives (stopped,
+    so that it reaps nothing and no pid in the tree is freed for reuse) every orphan of the
+    tree stays in it, in sight. Until a scan finds no live process left under them: every
+    process group led from inside the trees is stopped at once (a member forking right now
+    stops with its child), then every process in them is killed by pid.
     """
     pids = []
     for root in roots:
@@ -604,30 +605,30 @@ def kill_tree(*roots: int | psutil.Process) -> list[int]:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGSTOP)
-    seen: list[int] = []
+    seen: dict[int, None] = {}
     killed: set[int] = set()
     for _round in range(1000):
         table = proc_table()
         children = children_of(table)
-        tree: list[int] = []
+        tree: dict[int, None] = {}
         for pid in pids:
-            tree += descendants(table, pid, children)
-        members = set(tree) | set(pids)
-        seen += [pid for pid in tree if pid not in seen]
-        fresh = [pid for pid in tree if pid not in killed and table[pid][1] != "Z"]
-        if not fresh:
+            tree.update(dict.fromkeys(descendants(table, pid, children)))
+        tree = {pid: None for pid in tree if pid not in pids}
+        seen.update(tree)
+        live = [pid for pid in tree if pid not in killed and table[pid][1] != "Z"]
+        if not live:
             break
-        for group in {table[pid][2] for pid in fresh} & members:
+        for group in {table[pid][2] for pid in live} & (set(tree) | set(pids)):
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(group, signal.SIGKILL)
-        for pid in fresh:
+                os.killpg(group, signal.SIGSTOP)
+        for pid in live:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
-        killed.update(fresh)
+        killed.update(live)
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
-    return seen
+    return list(seen)
 
 
 def reap_pids(pids: list[int], timeout: float = 5.0) -> None:
