@@ -73,6 +73,43 @@ def test_records_of_a_reused_port_are_taken_oldest_first():
     assert left["40001"] == {"missing": True}
 
 
+GARBAGE_CHECK = """
+import json, sys
+from scenarios.handlers.fuzz_handlers import FuzzTCPServer, LineEcho
+server = FuzzTCPServer(("127.0.0.1", 0), LineEcho)
+name = sys.argv[1]
+open(name, "w").close()
+records = []
+for port, cycle in ((40000, False), (40001, True), (40002, False)):
+    record = server.record_open(("127.0.0.1", port))
+    server.record_begin(record)
+    leaked = open(name)
+    if cycle:  # freed by the collector, later, in whatever request it runs in
+        leaked.loop = [leaked]
+    del leaked  # without a cycle: freed here, and it warns here
+    server.record_close(record)
+taken = server.take_records([40000, 40001, 40002], timeout=1.0)
+server.server_close()
+print(json.dumps({k: v["stderr"] for k, v in taken.items()}))
+"""
+
+
+def test_what_the_collector_frees_warns_in_no_request(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-W", "always::ResourceWarning", "-c", GARBAGE_CHECK, str(tmp_path / "f")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    stderr = json.loads(done.stdout)
+    assert "ResourceWarning: unclosed file" in stderr["40000"]
+    assert stderr["40001"] == ""  # its cycle was collected in take_records, quietly
+    assert "ResourceWarning: unclosed file" in stderr["40002"]
+    assert "ResourceWarning" not in done.stderr
+
+
 def test_invalid_http_uses_h11():
     request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
     good = b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"

@@ -59,17 +59,6 @@ def test_after_a_close_only_the_server_state_and_its_own_exceptions_are_kept():
     assert hung == {"end": "closed", "server": "handler still running (hang)"}
 
 
-def test_garbage_collected_resource_warnings_are_not_the_cases():
-    stderr = (
-        "log line\n/x/subprocess.py:1: ResourceWarning: unclosed file <_io.BufferedWriter name=8>\n"
-        "ResourceWarning: Enable tracemalloc to get the object allocation traceback\nlast line\n"
-    )
-    obs = observation(
-        {"reply": "", "end": "eof", "server": {"stderr": stderr}}, Case("http-cgi", b"x")
-    )
-    assert obs["stderr"] == "log line\nlast line\n"
-
-
 def test_long_replies_keep_a_digest_and_what_is_left_without_error_heads():
     page = "<!DOCTYPE HTML>\n" + "x" * 20000
     head = "HTTP/1.1 400 Bad request syntax ('aaa')\r\nConnection: close\r\n\r\n"

@@ -50,18 +50,8 @@ def observation(raw: dict[str, Any], case: Case | None = None) -> dict[str, Any]
         out["end"] = raw.get("end")
     _server_state(out, server)
     out["errors"] = server.get("errors", [])
-    stderr = normalize_text(server.get("stderr", ""))
-    out["stderr"] = _GARBAGE_WARNING.sub("", stderr) if "ResourceWarning" in stderr else stderr
+    out["stderr"] = normalize_text(server.get("stderr", ""))
     return out
-
-
-#: A ResourceWarning printed when the garbage collector closes what a request left open:
-#: it lands in whichever request's output the collector happens to run in, so it says
-#: nothing about the case it shows up in.
-_GARBAGE_WARNING = re.compile(
-    r"^<where>: ResourceWarning: [^\n]*\n|^ResourceWarning: Enable tracemalloc[^\n]*\n",
-    re.MULTILINE,
-)
 
 
 #: A status line and header block written before an error page (gh-54930's fix).
