@@ -137,15 +137,35 @@ def preview(data: bytes, limit: int = 300) -> str:
     return text + (f"... ({len(data)} bytes)" if len(data) > limit else "")
 
 
+def _cut_before(splits: tuple[int, ...], end: int) -> tuple[int, ...]:
+    """The piece sizes of ``splits`` whose cuts fall before offset ``end``."""
+    kept, total = [], 0
+    for size in splits:
+        if total + size >= end:
+            break
+        kept.append(size)
+        total += size
+    return tuple(kept)
+
+
+def fit_splits(family: str, data: bytes, splits: tuple[int, ...]) -> tuple[int, ...]:
+    """``splits`` cut to fit ``data``; for ``http-cgi``, only cuts within the head.
+
+    CGIHTTPRequestHandler reads its socket unbuffered, and the subprocess path reads the
+    body with one ``read(length)``: one recv, which gets what has arrived by then. A body
+    sent in pieces is then read in part or whole as timing decides, the same server one
+    way one time and the other way the next. The head may still come in pieces.
+    """
+    end = len(data)
+    if family == "http-cgi":
+        ends = [i + len(sep) for sep in (b"\r\n\r\n", b"\n\n") if (i := data.find(sep)) >= 0]
+        end = min(ends, default=end)
+    return _cut_before(splits, end)
+
+
 def with_data(case: Case, data: bytes) -> Case:
     """``case`` with other bytes (its splits cut to fit them)."""
-    splits, total = [], 0
-    for size in case.splits:
-        if total + size >= len(data):
-            break
-        splits.append(size)
-        total += size
-    return dataclasses.replace(case, data=data, splits=tuple(splits))
+    return dataclasses.replace(case, data=data, splits=fit_splits(case.family, data, case.splits))
 
 
 def batch_form(case: Case) -> Case:
@@ -198,7 +218,7 @@ def expand(case: Case) -> list[Case]:
     for mode, end in STANDARD_SCHEDULES:
         if mode == "bytewise" and len(case.data) > 256:
             continue
-        splits = grammar.splits_for(case.data, mode)
+        splits = fit_splits(case.family, case.data, grammar.splits_for(case.data, mode))
         if (splits, 0.0, end) not in seen:
             seen.add((splits, 0.0, end))
             out.append(dataclasses.replace(case, splits=splits, pause=0.0, end=end))
@@ -242,7 +262,7 @@ def generate_case(
         return Case("datagram", datagrams=grammar.datagram_batch(c))
     data = PAYLOADS[family](c, base)
     splits, pause, end = grammar.schedule(c, data, allow_open, cut)
-    return Case(family, data, splits, pause, end)
+    return Case(family, data, fit_splits(family, data, splits), pause, end)
 
 
 def _stream(template: Template) -> int:

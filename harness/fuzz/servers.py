@@ -464,9 +464,13 @@ class FuzzServer:
                 if case.end == "half_close":
                     with contextlib.suppress(OSError):
                         sock.shutdown(socket.SHUT_WR)
-                # A busy machine may take a while to start a reply: only silence after
-                # the first byte (or a long one before it) ends the read early.
-                steps = wire.reading(5.0, self.idle, first_byte=max(4 * self.idle, 2.0))
+                # A busy machine may take a while to start a reply, or to start the CGI
+                # script that writes the rest of it. After a half-close the server ends
+                # the connection itself, so silence there is given as long as a first
+                # byte; only a client that stays open has to stop at ``idle``.
+                patience = max(4 * self.idle, 2.0)
+                idle = patience if case.end == "half_close" else self.idle
+                steps = wire.reading(5.0, idle, first_byte=patience)
                 data, end = await drive(steps, sock)
         finally:
             trio.lowlevel.notify_closing(sock)

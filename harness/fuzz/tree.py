@@ -10,6 +10,7 @@ starts (``build``), from the same entries, with every mtime pinned
   ones, upper-case and double ones, unknown ones and none;
 - names that need percent-encoding (space, ``%``, ``#``, ``?``, ``;``, ``&``, quotes,
   angle brackets, non-ASCII, undecodable bytes);
+- a directory an absolute-form target (``http://h.example/d``) names;
 - symlinks inside the root and out of it (to ``SECRET`` files), a dangling one, a loop;
 - a file and a directory nobody may read (the handlers drop root's override per thread);
 - CGI scripts: ``cgi-bin`` is run on the fork path, ``htbin`` on the subprocess path
@@ -32,6 +33,8 @@ from scenarios._http_files_common import SECRET, Dir, Entry, File, Link, build_t
 EXTENSIONS = (".gz", ".Z", ".bz2", ".xz", ".html", ".htm", ".txt", ".css", ".js", ".json")
 EXTENSIONS += (".png", ".svg", ".pdf", ".xml", ".zip", ".py", ".sh", ".webp", ".csv", ".md")
 EXTENSIONS += (".TXT", ".Gz", ".tar.gz", ".txt.gz", ".zzz", ".unknownext", "", ".")
+#: ``extensions_map``'s keys in other cases (it is looked up as is, then lower-cased).
+EXTENSIONS += (".BZ2", ".Xz", ".z", ".GZ")
 
 #: Names a client has to percent-encode (as bytes: one is not valid UTF-8).
 ODD_NAMES = (b"with space.txt", b"100%.txt", b"hash#name.txt", b"ques?tion.txt")
@@ -117,6 +120,9 @@ ENTRIES: tuple[Entry, ...] = (
     File("space dir/in space.txt", b"in a spaced directory\n"),
     File("\u00e9 dir/x.txt".encode(), b"in a non-ASCII directory\n"),
     File("dot.dir/x.txt", b"in dot.dir\n"),
+    # An absolute-form target (``http://h.example/d``) is translated whole: the path
+    # ``http:/h.example/d`` names this directory, so such a request reaches a redirect.
+    File("http:/h.example/d/x.txt", b"reached through an absolute URI\n"),
     File("locked.txt", b"nobody may read this\n", mode=0o000),
     File("lockeddir/x.txt", b"in a locked directory\n"),
     Dir("lockeddir", mode=0o000),
@@ -150,6 +156,7 @@ PATHS: tuple[bytes, ...] = tuple(
         | {b"/idx/index.html/", b"/empty/", b"/lockeddir/", b"/cgi-bin/", b"/htbin/"}
         | {b"/missing.txt", b"/nope/", b"/dir/missing", b"/file.txt/", b"/outdir/secret.txt"}
         | {b"/linkdir/a/b/c/deep.txt", b"/space dir/", b"/cgi-bin/sub/"}
+        | {b"/d", b"/d/", b"/d/x.txt"}  # the tail of ``http://h.example/d``
     )
 )
 

@@ -26,6 +26,7 @@ import http.server
 import json
 import queue
 import socketserver
+import subprocess
 import sys
 import threading
 
@@ -57,6 +58,29 @@ class _StderrRouter:
 
 if not isinstance(sys.stderr, _StderrRouter):
     sys.stderr = _StderrRouter(sys.stderr)
+
+
+def _in_no_record(function):
+    """``function``, with what it prints going to no request's record."""
+
+    def quietly(*args, **kwargs):
+        saved = getattr(_local, "buffer", None)
+        _local.buffer = []
+        try:
+            return function(*args, **kwargs)
+        finally:
+            _local.buffer = saved
+
+    quietly.__wrapped__ = function
+    return quietly
+
+
+# A Popen dropped while its child still ran (a CGI request whose body read failed) is
+# released by the next Popen, in whatever request starts one: the warnings about its
+# unclosed pipes would land there. A pipe left open by a request whose child has ended
+# still warns in that request.
+if hasattr(subprocess, "_cleanup") and not hasattr(subprocess._cleanup, "__wrapped__"):
+    subprocess._cleanup = _in_no_record(subprocess._cleanup)
 
 
 def _key(client_address):
@@ -95,13 +119,8 @@ class RecordingMixIn(FuzzOps):
 
     def _collect_garbage(self):
         """Collect the young generation (everything now and then), its output dropped."""
-        saved = getattr(_local, "buffer", None)
-        _local.buffer = []
-        try:
-            self._collections += 1
-            gc.collect(2 if self._collections % 64 == 0 else 0)
-        finally:
-            _local.buffer = saved
+        self._collections += 1
+        _in_no_record(gc.collect)(2 if self._collections % 64 == 0 else 0)
 
     def record_key(self, client_address):
         """The key of the records of ``client_address`` (``take_records`` takes keys)."""
