@@ -231,6 +231,24 @@ def test_every_family_generates_cases_of_its_own():
             assert sum(bool(c.data) for c in made) > 45
 
 
+def test_cgi_bodies_go_in_one_piece_and_heads_in_many():
+    template = fuzz.Template(Case("http-cgi", b"POST /htbin/echo.sh HTTP/1.0\r\n\r\nab"), 1, 3000)
+    cases = fuzz.derive(template)
+    split_heads = 0
+    for case in cases:
+        head_end = min(
+            (case.data.find(sep) + len(sep) for sep in (b"\r\n\r\n", b"\n\n") if sep in case.data),
+            default=len(case.data),
+        )
+        *first, last = case.pieces()
+        assert sum(map(len, first)) < head_end or not first  # every cut is in the head
+        assert case.data[head_end:] in last
+        split_heads += bool(first)
+    assert split_heads > 100
+    # Byte by byte up to the end of the head, then the rest.
+    assert fuzz.expand(template.base)[-1].pieces()[-2:] == [b"\r", b"\nab"]
+
+
 def test_the_cli_lists_every_family_and_transport():
     assert set(CLI_FAMILIES) == set(fuzz.FAMILY_CHOICES)
     assert set(CLI_TRANSPORTS) == set(TRANSPORTS)
