@@ -17,7 +17,7 @@ from harness.fuzz.case import Case, generate_case
 from harness.fuzz.choice import Chooser, Seeded
 from harness.fuzz.cli import FAMILIES as CLI_FAMILIES
 from harness.fuzz.cli import TRANSPORTS as CLI_TRANSPORTS
-from harness.fuzz.servers import FAMILY_TRANSPORTS, TRANSPORTS
+from harness.fuzz.transports import FAMILY_TRANSPORTS, TRANSPORTS
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 

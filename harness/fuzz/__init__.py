@@ -9,7 +9,8 @@ One module per job, from the bottom up:
   and error families, and the file tree they are served from);
 - ``case``: ``Case``, ``Template`` and the cases a template derives; ``strategies``: the
   hypothesis strategies, the same generators drawn;
-- ``servers``: the server side (long-lived server processes, transports, batch mode);
+- ``transports`` (how clients reach each family's server) and ``servers``: the server
+  side (long-lived server processes, sockets and batch mode);
 - ``judge`` (observations and differences) and ``explain`` (the reference's intended
   differences, as data);
 - ``driver``: the hypothesis loop both fuzzers use; ``differential`` and ``handler``:

@@ -21,7 +21,7 @@ from harness.host import leftovers
 from harness.reports import Finding, Row, default_report_dir, finish, report_dir_argument
 from harness.targets import Target, parse_target
 
-#: ``harness.fuzz.case.FAMILY_CHOICES`` and ``harness.fuzz.servers.TRANSPORTS`` (a test
+#: ``harness.fuzz.case.FAMILY_CHOICES`` and ``harness.fuzz.transports.TRANSPORTS`` (a test
 #: checks that they agree), spelled out so that the parser imports neither.
 FAMILIES = ("http", "http-parser", "http-files", "http-errors", "http-cgi", "stream", "datagram")
 TRANSPORTS = ("tcp", "tcp6", "udp", "unix", "unix-datagram")

@@ -43,8 +43,9 @@ from harness.fuzz.case import (
 from harness.fuzz.driver import Driver, Failure
 from harness.fuzz.explain import active_deviations, explain
 from harness.fuzz.judge import judge, observation, observed_differences, signature
-from harness.fuzz.servers import FuzzServer, transport_for
+from harness.fuzz.servers import FuzzServer
 from harness.fuzz.strategies import templates
+from harness.fuzz.transports import transport_for
 from harness.targets import PROJECT_ROOT, Target
 
 #: Seeded cases per template, real mode and batch mode: CGI cases fork and exec scripts.

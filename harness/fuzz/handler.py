@@ -38,8 +38,9 @@ from harness.errors import UsageError
 from harness.fuzz import reproducers
 from harness.fuzz.case import Case
 from harness.fuzz.driver import Driver, Failure
-from harness.fuzz.servers import TRANSPORTS, FuzzServer, Transport
+from harness.fuzz.servers import FuzzServer
 from harness.fuzz.strategies import cases
+from harness.fuzz.transports import TRANSPORTS, Transport
 from harness.scenario import ServerSpec
 from harness.targets import PROJECT_ROOT, Target, parse_target
 

@@ -77,7 +77,8 @@ def load(path: Path) -> dict[str, Any]:
 async def _replay_differential(
     case: Case, targets: list[Target], baseline: Target, batch: bool, transport: str | None
 ) -> list[tuple[Target, dict[str, Any], dict[str, Any]]]:
-    from harness.fuzz.servers import FuzzServer, transport_for
+    from harness.fuzz.servers import FuzzServer
+    from harness.fuzz.transports import transport_for
 
     chosen = transport_for(case.family, transport)
     servers = [FuzzServer(t, case.family, chosen) for t in [baseline, *targets]]

@@ -1,8 +1,8 @@
 """The server side of fuzzing: one long-lived server process per target, fed cases.
 
-``FuzzServer`` starts a target's server for a family (``server_spec``: a class of
-``scenarios.handlers.fuzz_handlers`` with the family's handler, bound for the transport),
-serves forever in it, and runs cases against it, two ways:
+``FuzzServer`` starts a target's server for a family (``harness.fuzz.transports``: a
+class of ``scenarios.handlers.fuzz_handlers`` with the family's handler, bound for the
+transport), serves forever in it, and runs cases against it, two ways:
 
 - real sockets (``run(cases)``): a new connection (or datagram socket) per case, over TCP,
   TCP over IPv6, Unix stream, UDP or Unix datagram sockets; the server's records of the
@@ -15,8 +15,9 @@ the wire are the steps of ``harness.wire``, driven by ``harness.clients.drive``.
 
 Resource handling: ``start`` makes the process's private directory (the file tree of the
 site families is built in it first), ``stop`` kills the process and all it started
-(``harness.host``), reaps them and removes the directory; datagram client sockets stay bound until their records are taken
-(the server keys a record by the client's port or name, which the next socket could get).
+(``harness.host``), reaps them and removes the directory; datagram client sockets stay
+bound until their records are taken (the server keys a record by the client's port or
+name, which the next socket could get).
 
 Error handling: a server process that dies or stops answering is an observation
 (``server: died``/``unresponsive`` for the cases in flight) and is started afresh, once,
@@ -26,7 +27,6 @@ by the first run that notices; the harness's own failures raise ``HarnessError``
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import itertools
 import json
 import os
@@ -40,87 +40,15 @@ import trio
 
 from harness import wire
 from harness.clients import drive, wire_address
-from harness.errors import AgentGone, HarnessError, UsageError
+from harness.errors import AgentGone, HarnessError
 from harness.fuzz import tree
 from harness.fuzz.case import HTTP_FAMILIES, Case
+from harness.fuzz.transports import Transport, server_spec
 from harness.host import AgentProcess, make_workdir
 from harness.scenario import ServerSpec
 from harness.targets import Target
 
-HANDLERS = "scenarios.handlers.fuzz_handlers"
-SITE = "scenarios.handlers.fuzz_site"
 START_TIMEOUT = 30.0
-
-
-@dataclasses.dataclass(frozen=True)
-class Transport:
-    """How clients reach a server: socket family and type, and the agent's family name."""
-
-    name: str
-    family: socket.AddressFamily
-    type: socket.SocketKind
-    agent_family: str
-
-    @property
-    def datagram(self) -> bool:
-        """Whether this is a datagram transport."""
-        return self.type == socket.SOCK_DGRAM
-
-
-TRANSPORTS = {
-    t.name: t
-    for t in (
-        Transport("tcp", socket.AF_INET, socket.SOCK_STREAM, "inet"),
-        Transport("tcp6", socket.AF_INET6, socket.SOCK_STREAM, "inet6"),
-        Transport("udp", socket.AF_INET, socket.SOCK_DGRAM, "inet"),
-        Transport("unix", socket.AF_UNIX, socket.SOCK_STREAM, "unix"),
-        Transport("unix-datagram", socket.AF_UNIX, socket.SOCK_DGRAM, "unix"),
-    )
-}
-#: The transports each family runs over; the first is its default.
-FAMILY_TRANSPORTS = {
-    **dict.fromkeys(HTTP_FAMILIES, ("tcp", "tcp6")),
-    "stream": ("tcp", "tcp6", "unix"),
-    "datagram": ("udp", "unix-datagram"),
-}
-#: (server class, handler) of each family; the server class by transport.
-_HANDLERS = {
-    "http-parser": f"{HANDLERS}:ParsedEcho",
-    "http-files": f"{SITE}:Files",
-    "http-cgi": f"{SITE}:Cgi",
-    "http-errors": f"{SITE}:Errors",
-    "stream": f"{HANDLERS}:LineEcho",
-    "datagram": f"{HANDLERS}:DatagramEcho",
-}
-_SERVERS = {
-    **dict.fromkeys(HTTP_FAMILIES, f"{HANDLERS}:FuzzHTTPServer"),
-    "stream": f"{HANDLERS}:FuzzTCPServer",
-    "datagram": f"{HANDLERS}:FuzzUDPServer",
-    ("stream", "unix"): f"{HANDLERS}:FuzzUnixStreamServer",
-    ("datagram", "unix-datagram"): f"{HANDLERS}:FuzzUnixDatagramServer",
-}
-
-
-def transport_for(family: str, name: str | None) -> Transport:
-    """The transport ``name`` (default: the family's), checked against the family."""
-    allowed = FAMILY_TRANSPORTS[family]
-    name = name or allowed[0]
-    if name not in allowed:
-        raise UsageError(f"--transport={name}: the {family} family runs over {', '.join(allowed)}")
-    return TRANSPORTS[name]
-
-
-def server_spec(family: str, transport: Transport) -> ServerSpec:
-    """The fuzz server of ``family`` bound for ``transport``."""
-    server = _SERVERS.get((family, transport.name), _SERVERS[family])
-    attrs = {"address_family": int(socket.AF_INET6)} if transport.name == "tcp6" else {}
-    return ServerSpec(
-        server,
-        _HANDLERS[family],
-        family=transport.agent_family,
-        server_attrs=attrs,
-        instrument=False,
-    )
 
 
 #: Datagram payload bytes in flight to one server at a time. The server's socket queues
