@@ -99,9 +99,17 @@ def open_fds():
 def no_leftovers():
     """Fail a test that leaves child processes or threads behind; reap them anyway."""
     threads_before = set(threading.enumerate())
-    yield
     me = psutil.Process()
-    leftover_children = me.children()
+    children_before = {child.pid for child in me.children()}
+    started = time.time()
+    yield
+    # Only children this test started: once an earlier test made this process a child
+    # subreaper, orphans of other tests' subprocess trees are re-parented here too.
+    leftover_children = []
+    for child in me.children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if child.pid not in children_before and child.create_time() >= started - 0.5:
+                leftover_children.append(child)
     for child in leftover_children:
         with contextlib.suppress(psutil.NoSuchProcess):
             child.kill()
