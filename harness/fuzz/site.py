@@ -48,6 +48,8 @@ TRAILS = ((60, b""), (15, b"/"), (8, b"%2f"), (4, b"%2F"), (4, b"//"), (3, b"/."
 TRAILS += ((3, b"%2e"),)
 QUERIES = ((60, b""), (8, b"?"), (10, b"?a=b"), (4, b"?x=<script>"), (4, b"?%2e%2e/x"))
 QUERIES += ((4, b"#frag"), (4, b"?a=b#c"), (3, b"??"), (3, b"?/../x"))
+#: A query is not decoded to find the file, but a listing's title decodes it whole.
+QUERIES += ((3, b"?%ff"), (3, b"?a=%c3%28"))
 LONG = ((96, 0), (1, 255), (1, 256), (1, 4096), (1, REQUEST_LINE_LIMIT))
 
 CONDITIONS = ((40, "none"), (30, "ims"), (10, "inm"), (10, "both"), (10, "range"))
