@@ -72,8 +72,11 @@ ENV_SH = (
     )
     + b"printf 'argv=[%s]\\n' \"$*\"\n"
 )
-#: The whole environment, sorted (what a mutant adds or drops shows here).
-ENV_ALL_SH = _SH + b"/usr/bin/env | LC_ALL=C /usr/bin/sort\n"
+#: The whole environment, sorted (what a mutant adds or drops shows here), and who runs
+#: the script (the fork path switches to ``nobody`` when it can).
+ENV_ALL_SH = (
+    _SH + b"/usr/bin/env | LC_ALL=C /usr/bin/sort\nprintf 'uid=%s\\n' \"$(/usr/bin/id -u)\"\n"
+)
 #: Echoes its standard input. Only on the subprocess path, where the input is the body
 #: the server read (on the fork path it is the socket, after whatever the server's
 #: buffered reader took: what is left depends on how the bytes arrived).
