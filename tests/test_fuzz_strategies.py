@@ -44,6 +44,8 @@ class First(Chooser):
 # --- one grammar, two sources of choices -------------------------------------------------
 
 
+# A limit request's repr is 64 KiB long, which hypothesis warns about.
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")
 @pytest.mark.parametrize(
     ("strategy", "generate"),
     [
