@@ -67,6 +67,17 @@ def _client_address(server: Any) -> Any:
     return ("127.0.0.1", next(_ports))
 
 
+def record_key(address: Any) -> str:
+    """The key a fuzz server files a client's records under: the client's port, or the
+    name a Unix client bound (without the abstract namespace's leading NUL). The harness
+    computes it from its own end of the connection, the server from the other."""
+    if isinstance(address, tuple) and len(address) >= 2:
+        return str(address[1])
+    if isinstance(address, bytes):
+        address = address.decode("latin-1")
+    return str(address).lstrip("\0")
+
+
 def _record_of(server: Any, address: Any, wait: float) -> Dict[str, Any]:
     if not hasattr(server, "take_records"):
         return {}

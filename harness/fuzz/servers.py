@@ -39,6 +39,7 @@ from typing import Any
 import trio
 
 from harness import wire
+from harness.agent_batch import record_key
 from harness.clients import drive, wire_address
 from harness.errors import AgentGone, HarnessError
 from harness.fuzz import tree
@@ -94,12 +95,6 @@ def _client_name() -> bytes:
     """A name in Linux's abstract namespace for a Unix client socket: the server sees it
     as the client's address (the record key), and no file is left behind."""
     return b"\0hfz-%d-%d" % (os.getpid(), next(_client_names))
-
-
-def _key_of(address: Any) -> str:
-    if isinstance(address, tuple):
-        return str(address[1])
-    return (address.decode("latin-1") if isinstance(address, bytes) else str(address)).lstrip("\0")
 
 
 class FuzzServer:
@@ -382,7 +377,7 @@ class FuzzServer:
                 error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 if error:
                     raise OSError(error, os.strerror(error)) from None
-            key = _key_of(sock.getsockname())
+            key = record_key(sock.getsockname())
             sent = await drive(wire.sending(case.pieces(), case.pause), sock)
             data, end = b"", "closed"
             if case.end == "reset":
@@ -416,7 +411,7 @@ class FuzzServer:
             await sock.bind(_client_name())
         else:
             await sock.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
-        key: str | None = _key_of(sock.getsockname())
+        key: str | None = record_key(sock.getsockname())
         for data in case.datagrams:
             reply = None
             async with self._datagram_bytes.hold(len(data)):

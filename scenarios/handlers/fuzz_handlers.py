@@ -31,6 +31,7 @@ import sys
 import threading
 
 from harness.agent_batch import FuzzOps
+from harness.agent_batch import record_key as _key
 
 _local = threading.local()
 
@@ -81,16 +82,6 @@ def _in_no_record(function):
 # still warns in that request.
 if hasattr(subprocess, "_cleanup") and not hasattr(subprocess._cleanup, "__wrapped__"):
     subprocess._cleanup = _in_no_record(subprocess._cleanup)
-
-
-def _key(client_address):
-    """A client's record key: its port, or the name a Unix client bound (without the
-    abstract namespace's leading NUL)."""
-    if isinstance(client_address, tuple) and len(client_address) >= 2:
-        return str(client_address[1])
-    if isinstance(client_address, bytes):
-        client_address = client_address.decode("latin-1")
-    return str(client_address).lstrip("\0")
 
 
 class RecordingMixIn(FuzzOps):
