@@ -2,7 +2,9 @@
 
 Exit status as for ``run``: 0 nothing found (or only explained differences), 1 a
 difference or a handler defect was found (or a replayed case still shows one), 2 bad usage,
-3 the harness failed (or left processes behind).
+3 the harness failed (or left processes behind). A campaign stopped by SIGTERM or SIGINT
+ends cleanly (``harness.fuzz.campaign``) and exits 0 or 1 by what it found, like one whose
+budget ran out; ``fuzz --resume REPORT_DIR`` goes on from it.
 
 This module imports the fuzzer only when a command runs, so that building the parser
 costs nothing.
@@ -87,6 +89,75 @@ def add_fuzz_parser(sub: Any) -> None:
     p.add_argument("--handler", metavar="MODULE:CLASS", help="fuzz this handler instead")
     p.add_argument("--server", default=None, metavar="SERVERCLASS", help="with --handler")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        metavar="REPORT_DIR",
+        help="go on with the campaign of REPORT_DIR (its progress.json): the same targets "
+        "and settings, the next seeds, its example database replayed first; the reports "
+        "go to REPORT_DIR; a budget given here replaces the old one (--max-cases counts "
+        "the whole campaign)",
+    )
+
+
+#: The ``fuzz`` arguments a campaign keeps in progress.json, for ``--resume``.
+SETTINGS = (
+    "target",
+    "baseline",
+    "family",
+    "transport",
+    "duration",
+    "max_cases",
+    "max_examples",
+    "seed",
+    "database",
+    "batch",
+    "idle",
+    "shrink_seconds",
+    "max_findings",
+    "handler",
+    "server",
+)
+_BUDGETS = ("duration", "max_cases", "max_examples")
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {name: getattr(args, name) for name in SETTINGS}
+
+
+def _resume(args: argparse.Namespace) -> dict[str, Any] | None:
+    """With ``--resume``: ``args`` set as the campaign's were (a budget given now wins;
+    the report directory is the campaign's); its progress. Else None."""
+    if args.resume is None:
+        return None
+    from harness.fuzz.campaign import load_progress
+
+    previous = load_progress(args.resume)
+    budget_given = any(getattr(args, name) is not None for name in _BUDGETS)
+    for name, value in previous["settings"].items():
+        if name in SETTINGS and not (budget_given and name in _BUDGETS):
+            setattr(args, name, value)
+    if args.report_dir is not None and args.report_dir.resolve() != args.resume.resolve():
+        raise UsageError("--resume REPORT_DIR writes its reports there: drop --report-dir")
+    args.report_dir = args.resume
+    if previous.get("state") == "running":
+        pid = previous.get("pid")
+        if isinstance(pid, int) and _alive(pid):
+            raise UsageError(f"--resume {args.resume}: its campaign is still running (pid {pid})")
+    return previous
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def add_replay_parser(sub: Any) -> None:
@@ -171,8 +242,9 @@ def _baseline(spec: str | None, target: Target) -> Target:
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
     """``fuzz``: differential fuzzing of a target against a baseline, or of a handler."""
+    previous = _resume(args)
     if args.handler:
-        return _cmd_fuzz_handler(args)
+        return _cmd_fuzz_handler(args, previous)
     if args.server:
         raise UsageError("--server is only used with --handler MODULE:CLASS")
     from harness.fuzz.differential import FuzzConfig, fuzz
@@ -199,6 +271,8 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         shrink_seconds=args.shrink_seconds,
         max_findings=args.max_findings,
         quiet=args.quiet,
+        settings=_settings(args),
+        previous=previous,
     )
     log = _log(args.quiet)
     if duration is not None:
@@ -211,6 +285,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         f"fuzzing {config.family}: {config.target.name} against {config.baseline.name}, "
         f"{budget}, seed {config.seed}, {config.mode}"
         + (f" over {config.transport}" if config.transport else "")
+        + (f", resumed at {previous.get('cases', 0)} cases" if previous else "")
     )
     started = time.monotonic()
     outcome = fuzz(config, log)
@@ -237,13 +312,29 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
             "mode": config.mode,
             "cases": outcome.cases,
             "examples": outcome.examples,
-            "cases_per_s": round(outcome.cases / outcome.seconds, 1) if outcome.seconds else 0,
+            "cases_per_s": _rate(outcome.cases, previous, outcome.seconds),
             "server_restarts": outcome.restarts,
             "reproducers": [str(f.path) for f in outcome.findings if f.path],
+            **_campaign_fields(outcome, previous),
         }
     }
-    _print_summary(outcome)
+    _print_summary(outcome, previous)
     return _finish(rows, [config.target, config.baseline], started, extra, report_dir, "fuzz")
+
+
+def _rate(cases: int, previous: dict[str, Any] | None, seconds: float) -> float:
+    """This run's cases per second (a resumed campaign's earlier cases not counted)."""
+    done = cases - int((previous or {}).get("cases", 0))
+    return round(done / seconds, 1) if seconds else 0.0
+
+
+def _campaign_fields(outcome: Any, previous: dict[str, Any] | None) -> dict[str, Any]:
+    """The report's campaign keys: the signal that stopped it, resumption."""
+    return {
+        "stopped_by": outcome.stopped_by,
+        "next_round": outcome.next_round,
+        "resumed_from_cases": int(previous.get("cases", 0)) if previous else None,
+    }
 
 
 def _row(finding: Any, target: str, python: list[int]) -> Row:
@@ -268,14 +359,15 @@ def _row(finding: Any, target: str, python: list[int]) -> Row:
     )
 
 
-def _print_summary(outcome: Any) -> None:
+def _print_summary(outcome: Any, previous: dict[str, Any] | None = None) -> None:
     """What only a fuzz run has to say (the findings are in ``finish``'s summary)."""
     for issue, finding in outcome.explained.items():
         print(f"\n== explained ({issue}): {finding.reason}")
         print(f"   e.g. {finding.case.describe()}")
-    rate = outcome.cases / outcome.seconds if outcome.seconds else 0.0
+    rate = _rate(outcome.cases, previous, outcome.seconds)
+    stopped = f", stopped by {outcome.stopped_by}" if outcome.stopped_by else ""
     print(
-        f"\n{outcome.cases} cases in {outcome.seconds:.1f} s ({rate:.0f}/s): "
+        f"\n{outcome.cases} cases in {outcome.seconds:.1f} s ({rate:.0f}/s){stopped}: "
         f"{len(outcome.findings)} found, {len(outcome.explained)} explained"
     )
 

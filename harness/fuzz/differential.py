@@ -31,6 +31,7 @@ import trio
 from harness.compare import readable_diff
 from harness.errors import UsageError
 from harness.fuzz import reproducers
+from harness.fuzz.campaign import Campaign
 from harness.fuzz.case import (
     FAMILY_CHOICES,
     Case,
@@ -83,6 +84,10 @@ class FuzzConfig:
     #: Cases per round trip to the servers; None: by mode.
     chunk: int | None = None
     quiet: bool = False
+    #: The command's settings, kept in progress.json for ``--resume``.
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: The progress.json of the campaign this run resumes (``--resume``), or None.
+    previous: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.family not in FAMILY_CHOICES:
@@ -135,7 +140,16 @@ class FuzzOutcome:
     explained: dict[str, Finding] = dataclasses.field(default_factory=dict)
     python: list[int] = dataclasses.field(default_factory=list)
     restarts: int = 0
+    #: ``SIGTERM`` or ``SIGINT`` when a signal ended the run, else None.
+    stopped_by: str | None = None
+    #: The first hypothesis round of the next run (``--resume``).
+    next_round: int = 0
 
+
+#: Cases whose verdicts are remembered (a case drawn again is not run again), and templates
+#: known clean; each table is emptied when it grows past its bound, to keep memory flat.
+MEMO_CASES = 10_000
+CLEAN_TEMPLATES = 2_000
 
 # A memo lookup's "not there" (a memo value may be None: no difference).
 _UNSEEN = object()
@@ -166,7 +180,11 @@ class Fuzzer:
             max_examples=config.max_examples,
             exhausted=self._out_of_cases,
             database=config.database,
+            first_round=int((config.previous or {}).get("next_round", 0)),
         )
+        if config.previous:
+            self.outcome.cases = int(config.previous.get("cases", 0))
+            self.outcome.examples = int(config.previous.get("examples", 0))
         self._memo: dict[Case, Any] = {}
         #: Templates whose every case ran and showed no new difference.
         self._clean: set[Template] = set()
@@ -293,7 +311,8 @@ class Fuzzer:
         return found[0] if found else None
 
     def _remember(self, cases: list[Case], results: list[Any]) -> None:
-        if len(self._memo) > 50_000:
+        # Bounded: a case may carry 64 KiB and more of bytes (the limit cases).
+        if len(self._memo) > MEMO_CASES:
             self._memo.clear()
         self._memo.update(zip(cases, results))
 
@@ -317,7 +336,8 @@ class Fuzzer:
             return
         self._last_progress = now
         elapsed = now - self._started
-        rate = self.outcome.cases / elapsed if elapsed > 0 else 0.0
+        done = self.outcome.cases - int((self.config.previous or {}).get("cases", 0))
+        rate = done / elapsed if elapsed > 0 else 0.0
         self.log(
             f"[{elapsed:6.1f}s] {self.outcome.cases} cases ({rate:.0f}/s), "
             f"{len(self.outcome.findings)} found, {len(self.outcome.explained)} explained"
@@ -346,7 +366,7 @@ class Fuzzer:
             return None  # hypothesis drew it again: its cases were all the same
         found = await self.find_difference(cases, True, opened)
         if found is None:
-            if len(self._clean) > 10_000:
+            if len(self._clean) > CLEAN_TEMPLATES:
                 self._clean.clear()
             self._clean.add(template)
             return None
@@ -455,25 +475,53 @@ class Fuzzer:
         self.log(f"found ({verdict}): {case.describe()} -> {finding.path}")
         return [signature(keys, base, got)]
 
+    def figures(self) -> dict[str, Any]:
+        """The run's figures for progress.json."""
+        config = self.config
+        return {
+            "kind": "fuzz",
+            "family": config.family,
+            "seed": config.seed,
+            "mode": config.mode,
+            "cases": self.outcome.cases,
+            "examples": self.outcome.examples,
+            "findings": len(self.outcome.findings),
+            "explained": len(self.outcome.explained),
+            "reproducers": [str(f.path) for f in self.outcome.findings if f.path],
+            "server_restarts": sum(s.restarts for pair in self.pairs.values() for s in pair),
+            "next_round": self.driver.round,
+        }
+
     async def run(self) -> FuzzOutcome:
-        """The whole run: start the servers, fuzz until the budget is spent, stop them."""
+        """The whole run: start the servers, fuzz until the budget is spent (or a signal
+        stops it), stop them; progress.json all along (``harness.fuzz.campaign``)."""
         config = self.config
         self._started = time.monotonic()
         if config.duration is not None:
             self.driver.deadline = self._started + config.duration
         servers = [server for pair in self.pairs.values() for server in pair]
+        campaign = Campaign(
+            config.report_dir, config.settings, self.figures, self.driver.stop, config.previous
+        )
         async with trio.open_nursery() as nursery:
             try:
+                nursery.start_soon(campaign.watch)
                 for server in servers:
+                    if self.driver.stopped:
+                        break
                     await server.start(nursery, serve=not config.batch)
                 self.outcome.python = servers[1].python
-                await self.driver.run(self.check, self.settle)
+                if not self.driver.stopped:
+                    await self.driver.run(self.check, self.settle)
             finally:
                 for server in servers:
                     await server.stop()
                 nursery.cancel_scope.cancel()
         self.outcome.seconds = time.monotonic() - self._started
         self.outcome.restarts = sum(server.restarts for server in servers)
+        self.outcome.stopped_by = campaign.stopped_by
+        self.outcome.next_round = self.driver.round
+        campaign.write("stopped" if campaign.stopped_by else "done")
         self._progress(force=True)
         return self.outcome
 

@@ -11,7 +11,14 @@ A failure whose signature is new fails the example, and hypothesis shrinks it; a
 ``shrink_seconds`` of shrinking only the example that failed last fails again, so the
 shrink ends there. Then ``settle`` runs, the signature is known from then on (it will not
 fail an example again), and the next round starts, until the budget is spent: a duration,
-a number of cases (the fuzzer counts them) or of examples, or ``max_findings``.
+a number of cases (the fuzzer counts them) or of examples, or ``max_findings``, or a
+``stop()`` (SIGTERM or SIGINT: the example running ends, a shrink stops where it is).
+
+Memory: a round is at most ``ROUND_EXAMPLES`` examples. Hypothesis keeps a record of every
+example of a run (its tree of choices, its per-example data), so one endless round grows
+without bound; a fresh round starts from nothing. Rounds are numbered, and round ``n``
+uses the seed ``seed * 100_003 + n``: a resumed campaign (``first_round``) goes on with
+the next seeds.
 """
 
 from __future__ import annotations
@@ -98,6 +105,10 @@ Check = Callable[[Any, "Failure | None"], Awaitable["Failure | None"]]
 Settle = Callable[[Failure, float], Awaitable[Iterable[str]]]
 
 
+#: Examples per hypothesis round: what hypothesis remembers of a round is dropped with it.
+ROUND_EXAMPLES = 1000
+
+
 class Driver:
     """Runs hypothesis rounds over ``strategy`` until the budget is spent.
 
@@ -118,8 +129,13 @@ class Driver:
         deadline: float = float("inf"),
         exhausted: Callable[[], bool] = lambda: False,
         database: str | None = None,
+        first_round: int = 0,
+        round_examples: int = ROUND_EXAMPLES,
     ) -> None:
         self.strategy = strategy
+        self.round = first_round
+        self.round_examples = round_examples
+        self.stopped = False
         self.database = database
         self.digest = digest
         self.seed = seed
@@ -138,9 +154,14 @@ class Driver:
         self._shrink_started: float | None = None
         self._check: Check | None = None
 
+    def stop(self) -> None:
+        """End the campaign soon (a signal): no new example starts, a shrink ends with
+        the failure it has (callable from any thread)."""
+        self.stopped = True
+
     def over(self) -> bool:
-        """Whether the budget is spent (time, cases or examples)."""
-        if time.monotonic() > self.deadline or self.exhausted():
+        """Whether the budget is spent (time, cases or examples) or the run was stopped."""
+        if self.stopped or time.monotonic() > self.deadline or self.exhausted():
             return True
         return self.max_examples is not None and self.examples >= self.max_examples
 
@@ -148,7 +169,7 @@ class Driver:
         """The body of the hypothesis test (in hypothesis's worker thread)."""
         if self._shrink_started is not None:
             spent = time.monotonic() - self._shrink_started
-            if spent > self.shrink_seconds and self.failing is not None:
+            if (spent > self.shrink_seconds or self.stopped) and self.failing is not None:
                 if example == self.failing.example:
                     raise _Found("failure (shrink budget spent)")
                 return
@@ -167,15 +188,20 @@ class Driver:
     async def run(self, check: Check, settle: Settle) -> None:
         """Fuzz until the budget is spent; ``settle`` each failure found."""
         self._check = check
-        round_ = 0
+        first = self.round
         while self.findings < self.max_findings and not self.over():
-            left = 100_000 if self.max_examples is None else self.max_examples - self.examples
-            run_seed = self.seed * 100_003 + round_
+            left = self.round_examples
+            if self.max_examples is not None:
+                left = min(left, self.max_examples - self.examples)
+            run_seed = self.seed * 100_003 + self.round
             try:
-                await trio.to_thread.run_sync(self._round, left, run_seed, round_ == 0)
+                # The first round of a run (a resumed one too) replays the database.
+                reuse = self.round == first
+                await trio.to_thread.run_sync(self._round, left, run_seed, reuse)
             except _Found:
                 pass
             except TimeUp:
+                self.round += 1  # cut short: a resumed campaign takes the next seed
                 break
             except Exception as exc:  # hypothesis's Flaky and friends: the failure counts
                 if self.failing is None:
@@ -187,7 +213,7 @@ class Driver:
                 spent = time.monotonic() - (started or time.monotonic())
                 self.known.update(await settle(failure, spent))
                 self.findings += 1
-            round_ += 1
+            self.round += 1
 
     def _round(self, examples: int, run_seed: int, reuse: bool) -> None:
         run_hypothesis(

@@ -26,6 +26,7 @@ unresponsive server the server process is started afresh, so fuzzing goes on.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -162,6 +163,55 @@ def invalid_http(request: bytes, reply: bytes, closed: bool) -> str | None:
         return f"h11: {exc}"
 
 
+def _children(pid: int) -> list[int] | None:
+    """The children of ``pid`` (every thread's), from ``/proc``; None where the kernel
+    does not list them."""
+    out: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children", "rb") as f:
+                out.extend(int(word) for word in f.read().split())
+    except FileNotFoundError:
+        return [] if not os.path.exists(f"/proc/{pid}") else None
+    except (ProcessLookupError, PermissionError):
+        return None
+    return out
+
+
+def proc_sample(pid: int) -> dict[str, int] | None:
+    """Threads, fds, live and zombie descendants of ``pid``, read straight from
+    ``/proc``; None where ``/proc`` cannot tell (then psutil's slower sample is used).
+
+    psutil finds children by reading every process's ``stat`` on the machine, a few
+    milliseconds per sample on a busy one: with a sample after each case that alone held
+    the handler fuzzer under 100 cases per second.
+    """
+    try:
+        fds = len(os.listdir(f"/proc/{pid}/fd"))
+        threads = len(os.listdir(f"/proc/{pid}/task"))
+    except FileNotFoundError:
+        return {"alive": 0, "threads": 0, "fds": 0, "children": 0, "zombies": 0}
+    except PermissionError:
+        return None
+    live = zombies = 0
+    todo = _children(pid)
+    if todo is None:
+        return None
+    while todo:
+        child = todo.pop()
+        try:
+            with open(f"/proc/{child}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if state == b"Z":
+            zombies += 1
+        else:
+            live += 1
+            todo.extend(_children(child) or [])
+    return {"alive": 1, "threads": threads, "fds": fds, "children": live, "zombies": zombies}
+
+
 def _signature(kind: str, detail: str) -> str:
     return kind if kind != "exception" else f"{kind}:{detail.split(':', 1)[0]}"
 
@@ -208,7 +258,7 @@ class HandlerFuzzer:
         """A sample, taken once threads/fds/children are back to ``base`` or after timeout."""
         end = time.monotonic() + timeout
         while True:
-            now = self.server.sample()
+            now = self.sample()
             if base is None or all(
                 now[k] <= base.get(k, 0) for k in ("fds", "threads", "children")
             ):
@@ -216,6 +266,12 @@ class HandlerFuzzer:
             if time.monotonic() > end:
                 return now
             await trio.sleep(0.005)
+
+    def sample(self) -> dict[str, int]:
+        """The server process's threads, fds and children now (``/proc`` when it can)."""
+        agent = self.server.agent
+        fast = proc_sample(agent.pid) if agent is not None else None
+        return fast if fast is not None else self.server.sample()
 
     def _scan(self) -> None:
         agent = self.server.agent
