@@ -372,7 +372,7 @@ def _print_summary(outcome: Any, previous: dict[str, Any] | None = None) -> None
     )
 
 
-def _cmd_fuzz_handler(args: argparse.Namespace) -> int:
+def _cmd_fuzz_handler(args: argparse.Namespace, previous: dict[str, Any] | None = None) -> int:
     from harness.fuzz.handler import HandlerFuzzConfig, fuzz_handler
 
     if args.server is None:
@@ -395,6 +395,8 @@ def _cmd_fuzz_handler(args: argparse.Namespace) -> int:
         idle=args.idle,
         shrink_seconds=args.shrink_seconds,
         max_findings=args.max_findings,
+        settings=_settings(args),
+        previous=previous,
     )
     started = time.monotonic()
     outcome = fuzz_handler(config, _log(args.quiet))
@@ -436,16 +438,20 @@ def _cmd_fuzz_handler(args: argparse.Namespace) -> int:
             "transport": config.transport,
             "family": outcome.family,
             "cases": outcome.cases,
+            "cases_per_s": _rate(outcome.cases, previous, outcome.seconds),
             "seed": config.seed,
+            "server_restarts": outcome.restarts,
             "resources": outcome.resources,
             "findings": [
                 {"kind": f.kind, "detail": f.detail, "reproducer": str(f.path)}
                 for f in outcome.findings
             ],
+            **_campaign_fields(outcome, previous),
         }
     }
+    stopped = f", stopped by {outcome.stopped_by}" if outcome.stopped_by else ""
     print(
-        f"\n{outcome.cases} cases in {outcome.seconds:.1f} s over {config.transport}: "
+        f"\n{outcome.cases} cases in {outcome.seconds:.1f} s over {config.transport}{stopped}: "
         f"{len(outcome.findings)} finding(s); resources {outcome.resources}"
     )
     return _finish(rows, [config.target], started, extra, report_dir, "handler-fuzz")

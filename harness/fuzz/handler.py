@@ -17,6 +17,12 @@ them one at a time. After each case the fuzzer looks for:
 - ``invalid-http``: for HTTP handlers, a reply to a well-formed HTTP/1.x request that h11
   (a strict HTTP/1.1 parser) rejects.
 
+Speed: a hypothesis example is a drawn case and a seed; the seed makes ``DERIVED`` more
+cases from the same grammar without hypothesis (drawing an example costs more than
+running a case). The cases run ``CONCURRENT`` at a time; a group that shows anything at
+all (an exception, a dead or late server, more fds, threads or children) is run again one
+case at a time, so that each finding is one case's. Invalid HTTP is judged per reply.
+
 Each new kind of finding fails the hypothesis example (``harness.fuzz.driver``), so it is
 shrunk to a minimal case, confirmed once more, and saved as a reproducer that ``python -m
 harness replay`` runs again (exit 1 while the defect is there). After a crash, hang or
@@ -28,19 +34,23 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import hypothesis.strategies as st
 import trio
 
 from harness.agent_batch import USER_SERVER
 from harness.errors import UsageError
 from harness.fuzz import reproducers
+from harness.fuzz.campaign import Campaign
 from harness.fuzz.case import Case
+from harness.fuzz.choice import Seeded
 from harness.fuzz.driver import Driver, Failure
 from harness.fuzz.servers import FuzzServer
-from harness.fuzz.strategies import cases
+from harness.fuzz.strategies import _case, cases
 from harness.fuzz.transports import TRANSPORTS, Transport
 from harness.scenario import ServerSpec
 from harness.targets import PROJECT_ROOT, Target, parse_target
@@ -48,6 +58,11 @@ from harness.targets import PROJECT_ROOT, Target, parse_target
 KINDS = ("exception", "crash", "unresponsive", "hang", "fd-leak", "thread-leak", "child-leak")
 KINDS += ("invalid-http",)
 _CONNECTION_LOST = {"BrokenPipeError", "ConnectionResetError", "ConnectionAbortedError"}
+#: Seeded cases per hypothesis example, besides the drawn one; cases run at a time.
+#: (socketserver's listen backlog is 5: more connections at once would wait for SYN
+#: retries, a second each.)
+DERIVED = 31
+CONCURRENT = 4
 _H11_METHODS = {b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH"}
 
 
@@ -80,6 +95,10 @@ class HandlerFuzzConfig:
     hang_after: float = 1.0
     shrink_seconds: float = 20.0
     max_findings: int = 8
+    #: The command's settings, kept in progress.json for ``--resume``.
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: The progress.json of the campaign this run resumes (``--resume``), or None.
+    previous: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         implied = implied_transport(self.server)
@@ -130,6 +149,11 @@ class HandlerOutcome:
     resources: dict[str, Any] = dataclasses.field(default_factory=dict)
     family: str = "stream"
     python: list[int] = dataclasses.field(default_factory=list)
+    #: ``SIGTERM`` or ``SIGINT`` when a signal ended the run, else None.
+    stopped_by: str | None = None
+    #: The first hypothesis round of the next run (``--resume``).
+    next_round: int = 0
+    restarts: int = 0
 
 
 def invalid_http(request: bytes, reply: bytes, closed: bool) -> str | None:
@@ -233,6 +257,10 @@ class HandlerFuzzer:
         self._started = 0.0
         self._last_progress = 0.0
         self._expected = self._seen_done = self._scan_index = 0
+        self._family = "stream"
+        self.driver: Driver | None = None
+        if config.previous:
+            self.outcome.cases = int(config.previous.get("cases", 0))
 
     async def start(self) -> None:
         """Start (or restart) the server process; the resource baseline from there."""
@@ -352,23 +380,108 @@ class HandlerFuzzer:
                 return (kind, detail)
         return None
 
-    async def check(self, case: Case, failing: Failure | None) -> Failure | None:
-        """The hypothesis check: run one case; a failure for a defect."""
-        found = await self.detect(case)
+    def derive(self, example: tuple[Case, int]) -> list[Case]:
+        """The cases of a hypothesis example: the drawn case, then ``DERIVED`` cases
+        seeded by its seed (and its bytes, so that one seed drawn again with other bytes
+        gives other cases)."""
+        case, seed = example
+        stream = seed ^ zlib.crc32(case.data + b"".join(case.datagrams)) << 32
+        out = [case]
+        for index in range(DERIVED):
+            derived = _case(Seeded(stream * 64 + index), self._family, False)
+            if derived not in out:
+                out.append(derived)
+        return out
+
+    async def detect_group(self, group: list[Case]) -> tuple[Case, tuple[str, str]] | None:
+        """Run ``group`` at once; the first case that shows a defect and what it is, or
+        None. Anything but invalid HTTP is found again by running the group's cases one
+        at a time (a leak or an exception in a group is nobody's in particular)."""
+        if len(group) == 1:
+            found = await self.detect(group[0])
+            return (group[0], found) if found else None
+        server = self.server
+        if server.agent is None or not server.agent.alive():
+            await self.start()
+        agent = server.agent
+        assert agent is not None
+        self._scan()
+        if len(agent.events) > 5000:
+            del agent.events[:]
+            self._scan_index = 0
+        start = len(agent.events)
+        self._expected += sum(
+            len(case.datagrams) if case.family == "datagram" else 1 for case in group
+        )
+        results = await server.run(group)
+        self.outcome.cases += len(group)
+        suspect = server.agent is not agent or not await self._wait_done(agent)
+        if not suspect:
+            events = agent.events[start:]
+            # As in ``detect``: a client that left without reading makes the stdlib itself
+            # report the lost connection.
+            lost = _CONNECTION_LOST if any(c.end in ("close", "reset") for c in group) else ()
+            suspect = not agent.alive() or any(
+                e.get("ev") == "handle_error" and e.get("type") not in lost for e in events
+            )
+        if not suspect:
+            now = await self._settled(self._base)
+            suspect = any(
+                now[key] > self._base.get(key, 0) for key in ("fds", "threads", "children")
+            )
+        if suspect:
+            if server.agent is not agent or not agent.alive():
+                await self.start()
+            else:
+                # Let the group's stragglers finish before the cases run one by one.
+                await self._settled(self._base, timeout=self.config.hang_after)
+                self._expected, self._seen_done = 0, 0
+                self._scan_index = len(agent.events)
+            for case in group:
+                found = await self.detect(case)
+                if found:
+                    return case, found
+            return None
+        if self.outcome.family == "http":
+            for case, result in zip(group, results):
+                if case.end not in ("half_close", "open"):
+                    continue
+                reply = result.get("reply", "").encode("latin-1")
+                why = invalid_http(case.data, reply, result.get("end") == "eof")
+                if why:
+                    return case, ("invalid-http", why)
+        return None
+
+    async def check(self, example: tuple[Case, int], failing: Failure | None) -> Failure | None:
+        """The hypothesis check: run an example's cases; a failure for a defect. While
+        shrinking, the case that failed last runs first, alone, when the example still
+        has it."""
+        group = self.derive(example)
+        groups = [group[i : i + CONCURRENT] for i in range(0, len(group), CONCURRENT)]
+        if failing is not None and failing.detail[0] in group:
+            groups.insert(0, [failing.detail[0]])
+        found = None
+        for part in groups:
+            found = await self.detect_group(part)
+            if found is not None or (self.driver is not None and self.driver.over()):
+                break
         now = time.monotonic()
         if now - self._last_progress > 2.0:
             self._last_progress = now
+            done = self.outcome.cases - int((self.config.previous or {}).get("cases", 0))
             self.log(
-                f"[{now - self._started:6.1f}s] {self.outcome.cases} cases, "
+                f"[{now - self._started:6.1f}s] {self.outcome.cases} cases "
+                f"({done / max(now - self._started, 1e-9):.0f}/s), "
                 f"{len(self.outcome.findings)} finding(s)"
             )
         if found is None:
             return None
-        return Failure(case, _signature(*found), found)
+        case, what = found
+        return Failure(example, _signature(*what), (case, what))
 
     async def settle(self, failure: Failure, spent: float) -> list[str]:
         """Confirm a finding once more and save it."""
-        case, (kind, detail) = failure.example, failure.detail
+        case, (kind, detail) = failure.detail
         again = await self.detect(case)
         confirmed = again is not None and again[0] == kind
         finding = HandlerFinding(kind, detail, case, confirmed=confirmed)
@@ -392,18 +505,50 @@ class HandlerFuzzer:
         self.log(f"found {kind}: {detail} ({case.describe()}) -> {finding.path}")
         return []
 
+    def figures(self) -> dict[str, Any]:
+        """The run's figures for progress.json."""
+        return {
+            "kind": "handler-fuzz",
+            "family": self.outcome.family,
+            "handler": self.config.handler,
+            "seed": self.config.seed,
+            "cases": self.outcome.cases,
+            "examples": self.driver.examples if self.driver else 0,
+            "findings": len(self.outcome.findings),
+            "reproducers": [str(f.path) for f in self.outcome.findings if f.path],
+            "server_restarts": self.server.restarts,
+            "next_round": self.driver.round if self.driver else self._first_round,
+        }
+
+    @property
+    def _first_round(self) -> int:
+        return int((self.config.previous or {}).get("next_round", 0))
+
+    def stop(self) -> None:
+        """End the run soon (SIGTERM, SIGINT)."""
+        self._stop = True
+        if self.driver is not None:
+            self.driver.stop()
+
     async def run(self) -> HandlerOutcome:
-        """The whole run: start the server, fuzz within the budget, stop it."""
+        """The whole run: start the server, fuzz within the budget (or until a signal),
+        stop it; progress.json all along (``harness.fuzz.campaign``)."""
         config = self.config
         self._started = time.monotonic()
+        self._stop = False
+        campaign = Campaign(
+            config.report_dir, config.settings, self.figures, self.stop, config.previous
+        )
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
             try:
+                nursery.start_soon(campaign.watch)
                 await self.start()
                 await self.describe()
                 family = {"http": "http-valid"}.get(self.outcome.family, self.outcome.family)
-                driver = Driver(
-                    cases(family, allow_open=False),
+                self._family = family
+                driver = self.driver = Driver(
+                    st.tuples(cases(family, allow_open=False), st.integers(0, 2**32 - 1)),
                     digest=f"harness-handler-{config.handler}-{config.server}",
                     seed=config.seed,
                     report_dir=config.report_dir,
@@ -414,7 +559,10 @@ class HandlerFuzzer:
                         config.max_cases is not None and self.outcome.cases >= config.max_cases
                     ),
                     database=config.database,
+                    first_round=self._first_round,
                 )
+                if self._stop:
+                    driver.stop()
                 if config.duration is not None:
                     driver.deadline = self._started + config.duration
                 await driver.run(self.check, self.settle)
@@ -427,6 +575,10 @@ class HandlerFuzzer:
                 await self.server.stop()
                 nursery.cancel_scope.cancel()
         self.outcome.seconds = time.monotonic() - self._started
+        self.outcome.stopped_by = campaign.stopped_by
+        self.outcome.restarts = self.server.restarts
+        self.outcome.next_round = self.driver.round if self.driver else self._first_round
+        campaign.write("stopped" if campaign.stopped_by else "done")
         return self.outcome
 
 
