@@ -147,9 +147,16 @@ class FuzzOutcome:
 
 
 #: Cases whose verdicts are remembered (a case drawn again is not run again), and templates
-#: known clean; each table is emptied when it grows past its bound, to keep memory flat.
+#: known clean; each table is emptied when it grows past its bound (a count, or bytes of
+#: cases: a stream or limit case carries 64 KiB and more), to keep memory flat.
 MEMO_CASES = 10_000
 CLEAN_TEMPLATES = 2_000
+MEMO_BYTES = 16 << 20
+
+
+def _size(case: Case) -> int:
+    return len(case.data) + sum(len(d) for d in case.datagrams)
+
 
 # A memo lookup's "not there" (a memo value may be None: no difference).
 _UNSEEN = object()
@@ -188,6 +195,7 @@ class Fuzzer:
         self._memo: dict[Case, Any] = {}
         #: Templates whose every case ran and showed no new difference.
         self._clean: set[Template] = set()
+        self._memo_bytes = self._clean_bytes = 0
         self._in_flight = 0
         self._last_progress = 0.0
         self._started = 0.0
@@ -311,10 +319,12 @@ class Fuzzer:
         return found[0] if found else None
 
     def _remember(self, cases: list[Case], results: list[Any]) -> None:
-        # Bounded: a case may carry 64 KiB and more of bytes (the limit cases).
-        if len(self._memo) > MEMO_CASES:
+        size = sum(_size(case) for case in cases)
+        if len(self._memo) > MEMO_CASES or self._memo_bytes + size > MEMO_BYTES:
             self._memo.clear()
+            self._memo_bytes = 0
         self._memo.update(zip(cases, results))
+        self._memo_bytes += size
 
     def _note(self, case: Case, base: dict[str, Any], got: dict[str, Any], keys: list[str]) -> bool:
         """Whether a difference is new: not explained (those are noted) nor known."""
@@ -366,9 +376,12 @@ class Fuzzer:
             return None  # hypothesis drew it again: its cases were all the same
         found = await self.find_difference(cases, True, opened)
         if found is None:
-            if len(self._clean) > CLEAN_TEMPLATES:
+            size = _size(template.base)
+            if len(self._clean) > CLEAN_TEMPLATES or self._clean_bytes + size > MEMO_BYTES:
                 self._clean.clear()
+                self._clean_bytes = 0
             self._clean.add(template)
+            self._clean_bytes += size
             return None
         case, base, got, keys = found
         return Failure(template, signature(keys, base, got), (case, keys, base, got))
