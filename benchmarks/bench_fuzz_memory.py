@@ -3,7 +3,7 @@
 Run by hand: ``python benchmarks/bench_fuzz_memory.py [--minutes M] [--every S]
 [--fuzzer differential|handler]... [--family F]``. Each fuzzer runs as the command a user
 runs (``python -m harness fuzz ...``, reference against the stdlib for the differential
-fuzzer; ``--handler`` over ``benchmarks/line_handler.py``'s line handler in a
+fuzzer; ``--handler`` over the line echo handler ``LineEcho`` in a
 ``ThreadingTCPServer`` for the handler fuzzer) for ``--minutes`` (default 10); every
 ``--every`` seconds (default 30) the RSS of that process and the cases so far (from its
 ``progress.json``) are sampled. Printed per fuzzer: the curve, one point per sample; the
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -30,7 +31,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 RSS_LIMIT = 250 << 20
 HANDLER_GOAL = 500
-LINE_HANDLER = "benchmarks.line_handler:LineHandler"
+LINE_HANDLER = "scenarios.handlers.fuzz_handlers:LineEcho"
 
 
 def command(fuzzer: str, family: str, seconds: float, report_dir: str) -> list[str]:
@@ -116,6 +117,8 @@ def main() -> None:
     )
     parser.add_argument("--family", default="http", help="the differential fuzzer's family")
     args = parser.parse_args()
+    # SIGTERM as Ctrl-C: the run being sampled is stopped (cleanly) on the way out.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     ok = True
     for fuzzer in args.fuzzer or ["differential", "handler"]:
         ok = report(fuzzer, sample_run(fuzzer, args.family, args.minutes, args.every)) and ok

@@ -24,7 +24,7 @@ from harness.errors import UsageError
 from harness.fuzz.campaign import PROGRESS, load_progress, write_atomically
 
 ROOT = Path(__file__).resolve().parent.parent
-LINE_HANDLER = "benchmarks.line_handler:LineHandler"
+LINE_HANDLER = "scenarios.handlers.fuzz_handlers:LineEcho"
 #: Bound of every wait (seconds).
 PATIENCE = 240.0
 

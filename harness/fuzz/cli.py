@@ -69,7 +69,7 @@ def add_fuzz_parser(sub: Any) -> None:
         metavar="N",
         help="stop after N hypothesis examples; in differential fuzzing an example is one "
         "drawn case plus the cases derived from it (about 250 in socket mode, 1000 in "
-        "batch mode, fewer for http-cgi), in handler fuzzing one case",
+        "batch mode, fewer for http-cgi), in handler fuzzing a drawn case and 31 seeded ones",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
