@@ -430,13 +430,9 @@ class HandlerFuzzer:
                 now[key] > self._base.get(key, 0) for key in ("fds", "threads", "children")
             )
         if suspect:
-            if server.agent is not agent or not agent.alive():
-                await self.start()
-            else:
-                # Let the group's stragglers finish before the cases run one by one.
-                await self._settled(self._base, timeout=self.config.hang_after)
-                self._expected, self._seen_done = 0, 0
-                self._scan_index = len(agent.events)
+            # A fresh server for the cases one by one: what the group left (a hung
+            # thread, a leaked fd) must not be blamed on the first case that follows.
+            await self.start()
             for case in group:
                 found = await self.detect(case)
                 if found:
