@@ -14,13 +14,16 @@ harness. Every message either way is one JSON object.
    ``{"refused": why}`` (this interpreter or target cannot be forked from; spawn its agents)
    or ``{"failed": "Type: message", "traceback": ...}`` (the target's import raised), and
    exits after either of the last two.
-2. Each request is ``{"setup": ..., "env": {...}, "cwd": ...}`` (the agent's setup, its whole
-   environment and its working directory) with four fds: the agent's stdin (read end),
-   stdout, stderr and event pipe (write end). The server forks a middle process, which
-   forks the agent's keeper and exits, so that the keeper is orphaned and re-parented to the
-   harness (a child subreaper), which then waits for it and kills it like a spawned agent's
-   keeper; the keeper forks the decoy parent, which forks the agent (``harness.keeper``). It
-   answers ``{"pid": AGENT, "keeper": KEEPER}`` or ``{"refused": why}``.
+2. Before each wait for a request, the server forks the next agent ahead of it, with its
+   keeper and its decoy parent (``harness.keeper``): keeper, parent and agent wait under a
+   middle process. Each request is ``{"setup": ..., "env": {...}, "cwd": ...}`` (the
+   agent's setup, its whole environment and its working directory) with four fds: the
+   agent's stdin (read end), stdout, stderr and event pipe (write end). It goes to the
+   waiting agent, which gives the event pipe to its keeper and its parent and prepares;
+   meanwhile the middle exits, so that the keeper is orphaned and re-parented to the
+   harness (a child subreaper), which then waits for it and kills its tree like a spawned
+   agent's. The server answers ``{"pid": AGENT, "keeper": KEEPER}`` or ``{"refused": why}``
+   (with ``"keeper"`` when there is one whose tree the harness must kill).
 
 Like a spawned agent, the server has a keeper of its own, the process the harness started
 (not a subreaper, so that agents' keepers pass it by): a target whose import kills its
@@ -50,9 +53,9 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
-from harness.keeper import set_subreaper, split
+from harness.keeper import send_report_fd, set_subreaper, split
 
 #: Modules the agents of most scenarios import after the target's: importing them once here
 #: saves each agent the time. Stdlib modules (and the handlers' package, which imports no
@@ -200,17 +203,25 @@ def _parent_killed(parent: int) -> bool:
 
 
 class _Server:
-    """The request loop: one fork per request, answered with the agent's pid."""
+    """The request loop: one agent per request, answered with its pid and its keeper's.
+
+    The next agent's keeper is forked before each wait for a request (``_stand_by``), so
+    that a request costs two forks (the decoy parent and the agent), as it did before
+    agents had keepers.
+    """
 
     def __init__(self, sock: socket.socket, env: Dict[str, str], modules: Dict[str, str]):
         self.sock = sock
         self.env = env
         self.modules = modules
         self.start_dir = os.getcwd()
+        self.standby: Optional[Tuple[int, int, socket.socket]] = None
 
     def run(self) -> None:
         """Serve requests until the harness closes its end, then exit."""
         while True:
+            if self.standby is None:
+                self.standby = self._stand_by()
             try:
                 data, fds, flags, _address = socket.recv_fds(self.sock, _MAX_MESSAGE, 8)
             except OSError:
@@ -248,86 +259,114 @@ class _Server:
         return self._fork(request, fds)
 
     def _fork(self, request: Dict[str, Any], fds: List[int]) -> Dict[str, Any]:
+        """Hand the request to the agent standing by and let its middle process go; the
+        reply once the agent is prepared (and its keeper is the harness's child)."""
+        standby, self.standby = self.standby, None
+        if standby is None:
+            standby = self._stand_by()
+        if standby is None:
+            return {"refused": "the keeper could not be forked"}
+        middle, let_go, sock = standby
+        keeper = None
+        try:
+            keeper = int(sock.recv(64))  # the first thing a keeper says
+            socket.send_fds(sock, [json.dumps(request).encode()], fds)
+        except (OSError, ValueError) as exc:
+            said = "the keeper failed: %s" % (exc,)
+        else:
+            said = ""
+        _close(let_go)  # the middle exits while the agent prepares
+        try:
+            if not said:
+                said = sock.recv(4096).decode("utf-8", "replace")
+        except OSError as exc:
+            said = "the agent failed: %s" % (exc,)
+        finally:
+            sock.close()
+            os.waitpid(middle, 0)
+        if keeper is not None and said.startswith("ok ") and said[3:].isdigit():
+            return {"keeper": keeper, "pid": int(said[3:])}
+        # The same preparation would fail for every agent: the harness stops asking, and
+        # kills what there is of this one (the keeper is its child now).
+        reply = {"refused": "a forked agent failed to prepare: " + said, "final": True}
+        if keeper is not None:
+            reply["keeper"] = keeper
+        return reply
+
+    def _stand_by(self) -> Optional[Tuple[int, int, socket.socket]]:
+        """Fork the next agent ahead of its request, with its keeper and its decoy parent:
+        (middle pid, the fd that lets the middle go, our end of the agent's socket), or None.
+
+        They wait under a middle process, in the server's tree (killed with it). When the
+        request comes the middle exits, so that the keeper is re-parented to the harness (a
+        child subreaper), which waits for it and kills its tree.
+        """
         _flush_stdio()
-        read_end, write_end = os.pipe()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        hold_read, hold_write = os.pipe()
         try:
             middle = os.fork()
-        except OSError as exc:
-            _close(read_end)
-            _close(write_end)
-            return {"refused": "fork failed: %s" % (exc,)}
+        except OSError:
+            for fd in (hold_read, hold_write):
+                _close(fd)
+            ours.close()
+            theirs.close()
+            return None
         if middle == 0:
             # Nothing may return from here into the server's loop: this process is a copy.
             try:
-                _close(read_end)
-                os.write(write_end, self._middle(request, fds).encode())
+                ours.close()
+                _close(hold_write)
+                if os.fork() == 0:
+                    _close(hold_read)
+                    self._stand_by_as_keeper(theirs)
+                os.read(hold_read, 1)  # the end of the pipe: let go
             finally:
                 os._exit(0)
-        _close(write_end)
-        text = _read_all(read_end).decode()
-        _close(read_end)
-        _pid, status = os.waitpid(middle, 0)
-        # The middle process has exited and been reaped, so the keeper is the harness's now.
-        pids = text.split()
-        if len(pids) == 2 and all(pid.isdigit() for pid in pids):
-            return {"keeper": int(pids[0]), "pid": int(pids[1])}
-        # The same preparation would fail for every agent: the harness stops asking.
-        why = text or "the middle process failed (wait status %d)" % (status,)
-        return {"refused": why, "final": True}
+        theirs.close()
+        _close(hold_read)
+        return middle, hold_write, ours
 
-    def _middle(self, request: Dict[str, Any], fds: List[int]) -> str:
-        """In the middle process: fork the agent's keeper; "KEEPER AGENT" (their pids) once
-        the agent is prepared, or why not.
+    def _stand_by_as_keeper(self, sock: socket.socket) -> None:
+        """In the keeper: say its pid on ``sock``, fork the decoy parent, which forks the
+        agent; the agent waits there for its request. Never returns.
 
-        The middle is a child subreaper while it lives: when an agent could not be prepared,
-        it kills the keeper, and the decoy parent and the agent, killed with their parents,
-        come back to it to be reaped, so that nothing of them reaches the harness.
-        """
-        set_subreaper(True)
-        ready_read, ready_write = os.pipe()
-        keeper = os.fork()
-        if keeper == 0:
-            _close(ready_read)
-            self._become_keeper(request, fds, ready_write)
-        _close(ready_write)
-        said = _read_all(ready_read).decode("utf-8", "replace")
-        if said.startswith("ok "):
-            return "%d %s" % (keeper, said[3:])
-        try:
-            os.kill(keeper, signal.SIGKILL)
-        except OSError:
-            pass
-        while True:
-            try:
-                os.waitpid(-1, 0)
-            except ChildProcessError:
-                break
-        return "a forked agent failed to prepare: " + (said or "it died")
-
-    def _become_keeper(self, request: Dict[str, Any], fds: List[int], ready: int) -> None:
-        """In the keeper: fork the decoy parent, which forks the agent; never returns.
-
-        The keeper and the parent stay behind (``harness.keeper``), holding only the event
-        pipe; the agent goes on to ``_become_agent``.
+        The keeper and the parent stay behind (``harness.keeper``) and get the event pipe
+        from the agent when its request comes; the agent says how its preparation went on
+        ``sock``. All of them end when the server does (the end of the socket).
         """
         try:
             os.setsid()  # out of the server's process group, which the harness may kill
-            split("parent", fds[3], subreaper=True)
-            split("agent", fds[3])
+            # The harness must see the end of the server's socket when the server dies.
+            _close(self.sock.detach())
+            sock.send(b"%d" % os.getpid())
+            to_keeper, keeper_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            to_parent, parent_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            split("parent", subreaper=True, report_from=keeper_end.fileno())
+            split("agent", report_from=parent_end.fileno())
+            keeper_end.close()
+            parent_end.close()
+            data, fds, _flags, _address = socket.recv_fds(sock, _MAX_MESSAGE, 8)
+            if not data:
+                os._exit(0)
+            request = json.loads(data)
+            for channel in (to_keeper, to_parent):
+                send_report_fd(channel.fileno(), fds[3])
+                channel.close()
         except BaseException as exc:
             try:
-                os.write(ready, ("%s: %s" % (type(exc).__name__, exc)).encode()[:2000])
+                sock.send(("%s: %s" % (type(exc).__name__, exc)).encode()[:2000])
             finally:
                 os._exit(1)
-        self._become_agent(request, fds, ready)
+        self._become_agent(request, fds, sock.fileno())
 
     def _become_agent(self, request: Dict[str, Any], fds: List[int], ready: int) -> None:
         """In the agent: make this process a fresh agent and run it; never returns.
 
         Says ``ok PID`` on ``ready`` once prepared (from then on it is the agent, whatever
         the target does), or why it could not be prepared, and waits to be killed with its
-        keeper (a report of its exit would reach the event pipe, which the harness then
-        gives to a spawned agent).
+        keeper by the harness (a report of its exit would reach the event pipe, which the
+        harness then gives to a spawned agent).
         """
         try:
             setup = request["setup"]
@@ -350,7 +389,7 @@ class _Server:
             try:
                 os.write(ready, ("%s: %s" % (type(exc).__name__, exc)).encode()[:2000])
                 _close(ready)
-                time.sleep(60)  # killed long before, with the keeper the middle kills
+                time.sleep(60)  # killed long before, with its keeper
             finally:
                 os._exit(1)
         os.write(ready, b"ok %d" % os.getpid())

@@ -38,7 +38,14 @@ import psutil
 import trio
 
 from harness.forkserver import unforkable
-from harness.host import agent_environment, become_subreaper, kill_tree, reap_pids, watch
+from harness.host import (
+    agent_environment,
+    become_subreaper,
+    dying,
+    kill_tree,
+    reap_pids,
+    watch,
+)
 from harness.targets import Target
 
 #: How long a fork server may take to import the target and say hello.
@@ -236,6 +243,9 @@ class ForkServerPool:
             os.close(stdin_read)
         if "pid" not in reply:
             os.close(stdin_write)
+            if "keeper" in reply:  # an agent that could not be prepared: its keeper's tree
+                with trio.CancelScope(shield=True):
+                    await _discard_keeper(int(reply["keeper"]))
             self.declined += 1
             if reply.get("final"):  # it would fail the same way for every agent
                 self._not_used.setdefault(
@@ -255,8 +265,9 @@ class ForkServerPool:
             if key not in self._servers:
                 await self._start(key, target)
             server = self._servers.get(key)
-            if server is not None and not server.closed and server.popen.poll() is not None:
-                # Its keeper is gone: killed by someone, so the server may be next.
+            popen = server.popen if server is not None and not server.closed else None
+            if popen is not None and (popen.returncode is not None or dying(popen.pid)):
+                # Its keeper is gone or going: killed by someone, so the server may be next.
                 self._not_used.setdefault(key, "the fork server died: its keeper ended")
                 with trio.CancelScope(shield=True):
                     await server.close()
@@ -368,6 +379,12 @@ class ForkServerPool:
         self._closed = True
         for server in list(self._servers.values()):
             await server.close()
+
+
+async def _discard_keeper(pid: int) -> None:
+    """Kill a keeper (our child) and its tree, and reap them."""
+    descendants = await trio.to_thread.run_sync(kill_tree, pid)
+    await trio.to_thread.run_sync(reap_pids, [pid, *descendants])
 
 
 def _key(target: Target) -> _Key:

@@ -518,6 +518,26 @@ def descendants(table: ProcTable, root: int, children: Children | None = None) -
 Children = dict[int, list[int]]
 
 
+def dying(pid: int) -> bool:
+    """Whether process ``pid`` is gone or going: exited, exiting, or with a SIGKILL queued
+    (a kill is queued at once, but the process ends only when it next runs)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read()
+        with open(f"/proc/{pid}/status", "rb") as handle:
+            status = handle.read()
+    except OSError:
+        return True
+    fields = data[data.rindex(b")") + 2 :].split()
+    if fields[0] in (b"Z", b"X", b"x") or int(fields[6]) & 0x4:  # PF_EXITING
+        return True
+    kill = 1 << (signal.SIGKILL - 1)
+    for line in status.splitlines():
+        if line.startswith((b"SigPnd:", b"ShdPnd:")) and int(line.split()[1], 16) & kill:
+            return True
+    return False
+
+
 def children_of(table: ProcTable) -> Children:
     """Each pid's children in ``table``."""
     children: Children = {}
@@ -585,12 +605,13 @@ def kill_tree(*roots: int | psutil.Process) -> list[int]:
     """Kill each root and all its descendants; the descendants' pids (to reap).
 
     A root given as a ``psutil.Process`` is left alone if it is no longer the process it
-    was (its pid reused); an int must be our child or otherwise safe from reuse. The roots
-    are stopped first and killed last: a keeper is a subreaper, and while it lives (stopped,
-    so that it reaps nothing and no pid in the tree is freed for reuse) every orphan of the
-    tree stays in it, in sight. Until a scan finds no live process left under them: every
-    process group led from inside the trees is stopped at once (a member forking right now
-    stops with its child), then every process in them is killed by pid.
+    was (its pid reused); an int must be our child or otherwise safe from reuse. Everything
+    is frozen before anything is killed: the roots first (a stopped keeper reaps nothing, so
+    no pid in its tree is freed for reuse), then, until a scan finds no live process under
+    them that was not stopped yet, every process group led from inside the trees at once (a
+    member forking right now stops with its child) and every process by pid. A stopped
+    process forks no more, so nothing killed next can leave an orphan unseen; and nothing
+    killed runs again, so no keeper reports a death the harness caused.
     """
     pids = []
     for root in roots:
@@ -606,8 +627,10 @@ def kill_tree(*roots: int | psutil.Process) -> list[int]:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGSTOP)
     seen: dict[int, None] = {}
-    killed: set[int] = set()
-    for _round in range(1000):
+    stopped: set[int] = set()
+    patience = time.monotonic() + 2.0
+    parked = 0  # scans in a row that found every process parked
+    for _round in range(10000):
         table = proc_table()
         children = children_of(table)
         tree: dict[int, None] = {}
@@ -615,17 +638,28 @@ def kill_tree(*roots: int | psutil.Process) -> list[int]:
             tree.update(dict.fromkeys(descendants(table, pid, children)))
         tree = {pid: None for pid in tree if pid not in pids}
         seen.update(tree)
-        live = [pid for pid in tree if pid not in killed and table[pid][1] != "Z"]
-        if not live:
-            break
-        for group in {table[pid][2] for pid in live} & (set(tree) | set(pids)):
+        fresh = [pid for pid in tree if pid not in stopped and table[pid][1] != "Z"]
+        if not fresh:
+            # Told to stop is not stopped: a process inside fork() finishes it first. Only
+            # once every one of them is parked (or dead) can no child appear unseen, and
+            # only a listing of /proc made after that shows every child: a scan lists the
+            # pids before it reads their states.
+            moving = [pid for pid in [*tree, *pids] if table.get(pid, ("", "Z"))[1] not in "TtZX"]
+            parked = 0 if moving else parked + 1
+            if parked >= 2 or time.monotonic() > patience:
+                break
+            if moving:
+                time.sleep(0.001)
+            continue
+        parked = 0
+        for group in {table[pid][2] for pid in fresh} & (set(tree) | set(pids)):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(group, signal.SIGSTOP)
-        for pid in live:
+        for pid in fresh:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        killed.update(live)
-    for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+        stopped.update(fresh)
+    for pid in [*stopped, *pids]:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
     return list(seen)

@@ -28,6 +28,7 @@ Stdlib-only and Python 3.9-compatible: this runs under the target's interpreter.
 import json
 import os
 import signal
+import socket
 import sys
 from typing import Any, Optional
 
@@ -74,6 +75,7 @@ def split(
     subreaper: bool = False,
     die_with_parent: bool = True,
     mirror: bool = False,
+    report_from: int = -1,
 ) -> None:
     """Fork; return in the child, and keep it from the parent, which never returns.
 
@@ -81,6 +83,10 @@ def split(
     given), reaps whatever else comes back to it (``subreaper``) and, once it has no child
     left, exits: as its child did with ``mirror``, else with status 0. The child is in a
     session of its own and, with ``die_with_parent``, is killed when its parent dies.
+
+    With ``report_from`` (a Unix socket) the parent first waits there for the fd to report
+    on (``send_report_fd``): a keeper forked before its agent has an event pipe. The end of
+    the socket without an fd means no report.
     """
     parent = os.getpid()
     if subreaper:
@@ -95,14 +101,27 @@ def split(
                 os.kill(os.getpid(), signal.SIGKILL)
         return
     try:
-        _keep(child, who, report_fd, mirror)
+        _keep(child, who, report_fd, mirror, report_from)
     finally:
         os._exit(70)  # only a defect of the keeper itself gets here
 
 
-def _keep(child: int, who: str, report_fd: int, mirror: bool) -> None:
+def send_report_fd(sock: int, fd: int) -> None:
+    """Give a keeper waiting on ``sock`` (its ``report_from``) the fd to report on."""
+    with socket.socket(fileno=os.dup(sock)) as channel:
+        socket.send_fds(channel, [b"fd"], [fd])
+
+
+def _keep(child: int, who: str, report_fd: int, mirror: bool, report_from: int) -> None:
     """The keeper's whole life: hold nothing of the child's, wait, report, exit."""
-    _hold_only(report_fd)
+    _hold_only(report_fd if report_from < 0 else report_from)
+    if report_from >= 0:
+        try:
+            with socket.socket(fileno=report_from) as channel:
+                _data, fds, _flags, _address = socket.recv_fds(channel, 16, 1)
+        except OSError:
+            fds = []
+        report_fd = fds[0] if fds else -1
     # Only the harness ends a keeper, with SIGKILL; a Python handler inherited from the
     # server process would raise inside the loop instead.
     for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM"):
