@@ -63,10 +63,13 @@ def sample_run(fuzzer: str, family: str, minutes: float, every: float) -> dict[s
         started = time.monotonic()
         watched = psutil.Process(proc.pid)
         curve: list[tuple[float, int, int | None]] = []
+        cpu = 0.0
         try:
             while proc.poll() is None:
                 try:
                     rss = watched.memory_info().rss
+                    times = watched.cpu_times()
+                    cpu = times.user + times.system
                 except psutil.NoSuchProcess:
                     break
                 curve.append((time.monotonic() - started, rss, _cases(tmp)))
@@ -79,7 +82,14 @@ def sample_run(fuzzer: str, family: str, minutes: float, every: float) -> dict[s
                 proc.terminate()
             proc.wait(timeout=60)
         final = json.loads((Path(tmp) / "progress.json").read_text())
-    return {"curve": curve, "final": final, "load": load, "status": proc.returncode}
+    return {
+        "curve": curve,
+        "final": final,
+        "load": load,
+        "status": proc.returncode,
+        "cpu": cpu,
+        "load_end": os.getloadavg()[0],
+    }
 
 
 def report(fuzzer: str, result: dict[str, object]) -> bool:
@@ -99,6 +109,13 @@ def report(fuzzer: str, result: dict[str, object]) -> bool:
         f"cases {final['cases']} in {final['run_seconds']} s ({rate:.0f}/s); "
         f"RSS peak {peak / 2**20:.1f} MB (limit {RSS_LIMIT >> 20}); "
         f"after the first minute {growth:+.1f} MB"
+    )
+    cpu = float(result["cpu"])  # type: ignore[arg-type]
+    cases = max(1, int(final["cases"]))
+    print(
+        f"harness CPU {cpu:.1f} s, {1000 * cpu / cases:.2f} ms per case "
+        f"(the rate the harness alone allows: {cases / max(cpu, 1e-9):.0f}/s); "
+        f"load average at the end {result['load_end']:.1f}"
     )
     ok = peak <= RSS_LIMIT and growth <= 10
     if fuzzer == "handler":
