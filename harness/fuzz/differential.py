@@ -146,6 +146,11 @@ class FuzzOutcome:
     next_round: int = 0
 
 
+#: Hypothesis examples per round (``harness.fuzz.driver``): an example here is a few
+#: hundred cases, and what hypothesis keeps of a round's examples grew by about 100 KB
+#: per example (its tree of choices, each example's data), so a round is kept short.
+ROUND_EXAMPLES = 100
+
 #: Cases whose verdicts are remembered (a case drawn again is not run again), and templates
 #: known clean; each table is emptied when it grows past its bound (a count, or bytes of
 #: cases: a stream or limit case carries 64 KiB and more), to keep memory flat.
@@ -188,6 +193,7 @@ class Fuzzer:
             exhausted=self._out_of_cases,
             database=config.database,
             first_round=int((config.previous or {}).get("next_round", 0)),
+            round_examples=ROUND_EXAMPLES,
         )
         if config.previous:
             self.outcome.cases = int(config.previous.get("cases", 0))
