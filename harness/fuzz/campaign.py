@@ -119,8 +119,13 @@ class Campaign:
         before = int(self.previous.get("cases", 0))
         rss = rss_bytes()
         self.rss_max = max(self.rss_max, rss)
+        # ``findings`` are this run's; the campaign's reproducers include earlier runs'.
+        earlier = self.previous.get("reproducers") or []
+        reproducers = list(dict.fromkeys([*earlier, *figures.get("reproducers", [])]))
         return {
             **figures,
+            "reproducers": reproducers,
+            "campaign_findings": len(reproducers),
             "state": state,
             "stopped_by": self.stopped_by,
             "started": self.started_at,
