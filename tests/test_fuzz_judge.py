@@ -14,11 +14,14 @@ NOT_FOUND = "HTTP/1.0 404 File not found\r\nConnection: close\r\n\r\n<!DOCTYPE H
 MOVED = "HTTP/1.0 301 Moved Permanently\r\nLocation: /dir%2f/\r\n\r\n"
 
 
-def deviation(issue):
+def deviation(issue, recogniser=None):
+    """The deviation of ``issue`` (the one whose recogniser is named so, if given)."""
+    skip = ("_error_head_meets_gone_client", "_whole_body_awaited")
     (found,) = [
         d
         for d in DEVIATIONS
-        if d.issue == issue and d.matches.__name__ != "_error_head_meets_gone_client"
+        if d.issue == issue
+        and (d.matches.__name__ == recogniser if recogniser else d.matches.__name__ not in skip)
     ]
     return found
 
@@ -57,6 +60,25 @@ def test_after_a_close_only_the_server_state_and_its_own_exceptions_are_kept():
         {**raw, "server": {**server, "done": False}}, Case("http-cgi", b"x", end="reset")
     )
     assert hung == {"end": "closed", "server": "handler still running (hang)"}
+
+
+def test_what_the_server_handled_when_the_client_left_is_not_kept():
+    lost = (
+        "log\nTraceback (most recent call last):\n  File x\nFileNotFoundError: [Errno 2] x\n"
+        "\nDuring handling of the above exception, another exception occurred:\n\n"
+        "Traceback (most recent call last):\n  File y\nBrokenPipeError: [Errno 32] Broken pipe\n"
+    )
+    plain = "log\nTraceback (most recent call last):\n  File y\nBrokenPipeError: [Errno 32] Broken pipe\n"
+    case = Case("http-files", b"GET 2%2f HTTP/1.1", end="open")
+    obs = [
+        observation({"reply": "", "end": "idle", "server": {"stderr": t}}, case)
+        for t in (lost, plain)
+    ]
+    assert obs[0] == obs[1]
+    # A context that ends in another exception is kept.
+    other = lost.replace("BrokenPipeError: [Errno 32] Broken pipe", "KeyError: 'x'")
+    kept = observation({"reply": "", "end": "idle", "server": {"stderr": other}}, case)
+    assert "FileNotFoundError" in kept["stderr"]
 
 
 def test_long_replies_keep_a_digest_and_what_is_left_without_error_heads():
@@ -143,6 +165,22 @@ def test_gh119452_explains_a_body_read_before_the_script_starts():
         Case("http-cgi", head.replace(b"htbin", b"cgi-bin"), end="close"), base, got, ["errors"]
     )
     assert not matches(Case("http-cgi", head, end="half_close"), base, got, ["errors"])
+
+
+def test_gh119452_explains_a_short_body_awaited_up_to_its_length():
+    matches = deviation("gh-119452", "_whole_body_awaited").matches
+    head = b"POST /htbin/env.sh HTTP/1.0\r\nContent-Length: 1000\r\n\r\nhel"
+    case = Case("http-cgi", head, end="open")
+    status = "HTTP/1.0 200 Script output follows\r\nServer: x\r\n"
+    base = {"reply": status + "Content-Type: text/plain\r\n\r\nCONTENT_LENGTH=[1000]", "end": "eof"}
+    got = {"reply": status, "end": "idle", "errors": ["BrokenPipeError: [Errno 32] Broken pipe"]}
+    assert matches(case, base, got, ["end", "errors", "reply"])
+    assert not matches(case, base, {**got, "reply": status + "other"}, ["end", "errors", "reply"])
+    assert not matches(
+        Case("http-cgi", head, end="half_close"), base, got, ["end", "errors", "reply"]
+    )
+    fork = Case("http-cgi", head.replace(b"htbin", b"cgi-bin"), end="open")
+    assert not matches(fork, base, got, ["end", "errors", "reply"])
 
 
 def test_gh70765_explains_what_an_unread_header_block_gave():

@@ -50,8 +50,20 @@ def observation(raw: dict[str, Any], case: Case | None = None) -> dict[str, Any]
         out["end"] = raw.get("end")
     _server_state(out, server)
     out["errors"] = server.get("errors", [])
-    out["stderr"] = normalize_text(server.get("stderr", ""))
+    stderr = normalize_text(server.get("stderr", ""))
+    out["stderr"] = _LOST_CONTEXT.sub("", stderr) if "<chained>" in stderr else stderr
     return out
+
+
+#: What a server was handling when a write met a client that had left: an exception it
+#: was answering (a 404 sent from ``except OSError``, say) is printed as the context of
+#: the lost connection. The client leaves when it has waited long enough, which on a busy
+#: machine is a matter of timing: the context says where the server was by then.
+_LOST_CONTEXT = re.compile(
+    r"Traceback \(most recent call last\):\n  <frames>\n[^\n]*\n\n<chained>\n"
+    r"(?=Traceback \(most recent call last\):\n  <frames>\n"
+    r"(?:BrokenPipeError|ConnectionResetError|ConnectionAbortedError))"
+)
 
 
 #: A status line and header block written before an error page (gh-54930's fix).
