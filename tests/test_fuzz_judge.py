@@ -144,6 +144,13 @@ def test_gh134098_explains_a_decoded_trailing_slash_and_nothing_else():
     assert not matches(plain, {"reply": MOVED}, {"reply": listing}, ["reply"])
     # The reference failing where the old stdlib answered is not it either.
     assert not matches(case, {"reply": OK}, {"reply": ""}, ["reply"])
+    # HTTP/0.9: no status lines, the file's bytes against the 404 page.
+    http09 = Case("http-files", b"GET /file.pdf%2f HTTP/0.9")
+    page = "<html><p>Error code: 404</p></html>"
+    assert matches(http09, {"reply": "content\n"}, {"reply": page}, ["reply", "stderr"])
+    assert not matches(
+        http09, {"reply": "content\n"}, {"reply": page.replace("404", "500")}, ["reply"]
+    )
     # A NUL in the name: the old stdlib fails to open it, the fix refuses at once.
     nul = Case("http-files", b"GET %00%2f HTTP/1.0")
     failed = {"reply": "", "errors": ["ValueError: embedded null byte"]}

@@ -44,9 +44,20 @@ def _request_line_words(case: Case) -> list[bytes]:
     return case.data.split(b"\n", 1)[0].rstrip(b"\r").split()
 
 
+_ERROR_CODE = re.compile(r"<p>Error code: (\d+)</p>")
+
+
 def _status(obs: Observation) -> str:
-    words = first_line(obs.get("reply", "")).split(" ")
-    return words[1] if len(words) > 1 and words[0].startswith("HTTP/") else ""
+    """The status of a reply: its status line's; for a reply without one (HTTP/0.9, the
+    old stdlib's bare errors) an error page's code, else ``200`` if anything came."""
+    reply = obs.get("reply", "")
+    words = first_line(reply).split(" ")
+    if len(words) > 1 and words[0].startswith("HTTP/"):
+        return words[1]
+    if not isinstance(reply, str) or not reply:
+        return "200" if reply else ""
+    code = _ERROR_CODE.search(reply)
+    return code.group(1) if code else "200"
 
 
 # --- gh-70765: a two-word HTTP/0.9 request is answered at once -------------------------
