@@ -411,7 +411,7 @@ class AgentProcess:
         parent = table[self._agent_pid][0] if self._agent_pid in table else None
         strays = [
             pid
-            for pid, (ppid, state, _group) in table.items()
+            for pid, (ppid, state, *_rest) in table.items()
             if ppid == keeper and pid != parent and state != "Z"
         ]
         if strays:
@@ -472,12 +472,13 @@ def _read_output(path: Path) -> str:
 
 # --- the process table ---------------------------------------------------------------------
 
-#: pid -> (parent pid, state letter, process group) of every process on the machine
-ProcTable = dict[int, tuple[int, str, int]]
+#: pid -> (parent pid, state letter, process group, start time) of every process
+ProcTable = dict[int, tuple[int, str, int, int]]
 
 
 def proc_table() -> ProcTable:
-    """Every process's parent, state and process group, from one read of /proc (Linux)."""
+    """Every process's parent, state, process group and start time (in clock ticks since
+    boot: with the pid, who it is), from one read of /proc (Linux)."""
     table: ProcTable = {}
     try:
         names = os.listdir("/proc")
@@ -489,11 +490,27 @@ def proc_table() -> ProcTable:
         try:
             with open(f"/proc/{name}/stat", "rb") as handle:
                 data = handle.read()
-            fields = data[data.rindex(b")") + 2 :].split(b" ", 4)
-            table[int(name)] = (int(fields[1]), fields[0].decode(), int(fields[2]))
+            fields = data[data.rindex(b")") + 2 :].split()
+            table[int(name)] = (int(fields[1]), fields[0].decode(), int(fields[2]), int(fields[19]))
         except (OSError, ValueError, IndexError):
             continue  # gone meanwhile
     return table
+
+
+def _start_time(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot), or None if there is none."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read()
+        return int(data[data.rindex(b")") + 2 :].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+#: pid -> start time of the processes ``kill_tree`` killed, until ``reap_pids`` reaps them:
+#: a pid freed meanwhile may be another child of ours by then (a fork bomb runs through
+#: the pids in seconds), whose exit status is not ours to take.
+_killed_starts: dict[int, int] = {}
 
 
 def descendants(table: ProcTable, root: int, children: Children | None = None) -> list[int]:
@@ -541,7 +558,7 @@ def dying(pid: int) -> bool:
 def children_of(table: ProcTable) -> Children:
     """Each pid's children in ``table``."""
     children: Children = {}
-    for pid, (ppid, _state, _group) in table.items():
+    for pid, (ppid, *_rest) in table.items():
         children.setdefault(ppid, []).append(pid)
     return children
 
@@ -638,13 +655,17 @@ def kill_tree(*roots: int | psutil.Process) -> list[int]:
             tree.update(dict.fromkeys(descendants(table, pid, children)))
         tree = {pid: None for pid in tree if pid not in pids}
         seen.update(tree)
+        for pid in tree:
+            _killed_starts[pid] = table[pid][3]
         fresh = [pid for pid in tree if pid not in stopped and table[pid][1] != "Z"]
         if not fresh:
             # Told to stop is not stopped: a process inside fork() finishes it first. Only
             # once every one of them is parked (or dead) can no child appear unseen, and
             # only a listing of /proc made after that shows every child: a scan lists the
             # pids before it reads their states.
-            moving = [pid for pid in [*tree, *pids] if table.get(pid, ("", "Z"))[1] not in "TtZX"]
+            moving = [
+                pid for pid in [*tree, *pids] if table.get(pid, (0, "Z", 0, 0))[1] not in "TtZX"
+            ]
             parked = 0 if moving else parked + 1
             if parked >= 2 or time.monotonic() > patience:
                 break
@@ -670,11 +691,15 @@ def reap_pids(pids: list[int], timeout: float = 5.0) -> None:
 
     A killed agent's descendants are handed to us only after their parent is gone, so
     "not my child" right after the kill may just mean "not yet": keep trying while the
-    process exists, and stop once it is gone (its own parent reaped it) or reaped by us.
+    process exists, and stop once it is gone (its own parent reaped it) or reaped by us. A
+    pid ``kill_tree`` killed is reaped only while it is still that process.
     """
     deadline = time.monotonic() + timeout
     for pid in pids:
+        started = _killed_starts.pop(pid, None)
         while True:
+            if started is not None and _start_time(pid) != started:
+                break  # gone, and maybe another process's pid by now
             try:
                 done, _status = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
