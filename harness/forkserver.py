@@ -205,9 +205,9 @@ def _parent_killed(parent: int) -> bool:
 class _Server:
     """The request loop: one agent per request, answered with its pid and its keeper's.
 
-    The next agent's keeper is forked before each wait for a request (``_stand_by``), so
-    that a request costs two forks (the decoy parent and the agent), as it did before
-    agents had keepers.
+    The next agent is forked, with its keeper and its decoy parent, before each wait for a
+    request (``_stand_by``): a request wakes only the agent, which is as quick as a fork
+    server without keepers was.
     """
 
     def __init__(self, sock: socket.socket, env: Dict[str, str], modules: Dict[str, str]):
