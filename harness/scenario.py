@@ -241,6 +241,10 @@ class Run:
         """Record a fact under ``key``; facts are compared across targets."""
         if key in self.facts:
             raise ScenarioError(f"fact {key!r} recorded twice")
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise ScenarioError(f"fact {key!r} is not a JSON value: {exc}") from None
         self.facts[key] = value
 
     def expect(self, condition: bool, message: str) -> bool:
@@ -350,6 +354,15 @@ class Run:
             return "timeout"
         except OSError as exc:
             return type(exc).__name__
+
+    async def connect_result(self, timeout: float = 2.0) -> str:
+        """What a new connection gets: ``accepted`` (closed again at once) or the name of
+        the error that refused it."""
+        got = await self.try_connect(timeout)
+        if isinstance(got, str):
+            return got
+        got.close()
+        return "accepted"
 
     async def datagram(self) -> DatagramClient:
         """A new datagram client aimed at the server (use as ``async with``)."""

@@ -14,15 +14,6 @@ FAMILY = "socketserver/lifecycle"
 TCP = ServerSpec("TCPServer", handler=COMMAND)
 
 
-async def _connect_result(run) -> str:
-    """What a new connection gets: the error's name, or "accepted"."""
-    got = await run.try_connect()
-    if isinstance(got, str):
-        return got
-    got.close()
-    return "accepted"
-
-
 async def _handle_one(run, line: bytes = b"x") -> dict:
     """One request served by one handle_request call: its outcome and the reply."""
     async with await run.connect() as client:
@@ -44,7 +35,7 @@ async def answers(run):
     """A TCPServer answers one request through handle_request, then closes."""
     run.record("request", await _handle_one(run, b"hello"))
     run.record("server_close", dict(await run.server_close()))
-    run.record("connect after close", await _connect_result(run))
+    run.record("connect after close", await run.connect_result())
 
 
 WITH_SERVER = """
@@ -59,7 +50,7 @@ async def context_manager(run):
     """``with server`` returns the server and on exit calls server_close only, never
     shutdown (which would block without serve_forever) (S23)."""
     run.record("with server", dict(await run.outcome(run.start_exec(WITH_SERVER), 2.0)))
-    run.record("connect after the with", await _connect_result(run))
+    run.record("connect after the with", await run.connect_result())
 
 
 @scenario(f"{FAMILY}/server_close_twice", server=TCP)
@@ -67,7 +58,7 @@ async def server_close_twice(run):
     """server_close twice: the second call is harmless."""
     run.record("first", dict(await run.server_close()))
     run.record("second", dict(await run.server_close()))
-    run.record("connect after close", await _connect_result(run))
+    run.record("connect after close", await run.connect_result())
 
 
 @scenario(f"{FAMILY}/handle_request_after_close", server=TCP)
@@ -167,7 +158,7 @@ async def activate_fails(run):
 )
 async def bind_and_activate_false(run):
     """bind_and_activate=False: nothing listens until server_bind and server_activate."""
-    run.record("connect before", await _connect_result(run))
+    run.record("connect before", await run.connect_result())
     run.record("server_bind", dict(await run.call("server_bind")))
     run.record("server_activate", dict(await run.call("server_activate")))
     run.record("request", await _handle_one(run, b"late"))
@@ -184,4 +175,4 @@ async def close_while_serving_threading(run):
     serve = run.serve_forever(0.05)
     run.record("reply", await ask(run, b"x"))
     run.record("stop", await run.stop_serving(serve))
-    run.record("connect after close", await _connect_result(run))
+    run.record("connect after close", await run.connect_result())

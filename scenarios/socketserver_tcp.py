@@ -377,7 +377,7 @@ async def server_close(run):
     called twice, and serve_forever afterwards fails at once (S3)."""
     run.record("first close", outcome(await run.server_close()))
     run.record("fileno", await run.value("server.socket.fileno()"))
-    run.record("connect", await run.try_connect())
+    run.record("connect", await run.connect_result())
     run.record("second close", outcome(await run.server_close()))
     run.record("serve_forever after close", outcome(await run.call("serve_forever", POLL)))
 

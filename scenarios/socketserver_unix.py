@@ -213,7 +213,7 @@ async def socket_file_left(run):
     path = run.address
     run.record("close", outcome(await run.server_close()))
     run.record("file left", os.path.exists(path) and stat.S_ISSOCK(os.stat(path).st_mode))
-    run.record("connect", await run.try_connect())
+    run.record("connect", await run.connect_result())
     run.record("rebind", outcome(await run.exec(_REBIND)))
     os.unlink(path)
     run.record("rebind after unlink", outcome(await run.exec("result = bind()")))
