@@ -6,15 +6,18 @@ Skipped, with the reason, where Chromium is missing (``.ci/run`` installs it whe
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import signal
 import struct
 import subprocess
+import time
 import zlib
 from pathlib import Path
 
+import psutil
 import pytest
 
 from harness.reports import Row, finishing, json_report
@@ -39,6 +42,7 @@ def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
         "--virtual-time-budget=3000",
         *args,
     ]
+    started = time.time()
     proc = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
@@ -52,7 +56,22 @@ def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        # Chromium's crash handler outlives the browser in its session: end it too.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        reap_adopted(started)
     return subprocess.CompletedProcess(command, proc.returncode, out, err)
+
+
+def reap_adopted(started: float) -> None:
+    """End and reap the browser's processes that came back to this process: once an
+    in-process harness run has made it a child subreaper, Chromium's orphans are ours."""
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if child.create_time() >= started - 1 and "chrom" in child.name():
+                child.kill()
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(child.pid, 0)
 
 
 @pytest.fixture(scope="module")
