@@ -151,6 +151,12 @@ def test_gh134098_explains_a_decoded_trailing_slash_and_nothing_else():
     assert not matches(
         http09, {"reply": "content\n"}, {"reply": page.replace("404", "500")}, ["reply"]
     )
+    # HEAD under HTTP/0.9: nothing comes back; the log line has the status.
+    head09 = Case("http-files", b"HEAD /file.pdf%2f HTTP/0.9")
+    logged = {"reply": "", "stderr": '127.0.0.1 - - [<time>] "HEAD /file.pdf%2f HTTP/0.9" 200 -\n'}
+    refused = {"reply": "", "stderr": logged["stderr"].replace(" 200 -", " 404 -")}
+    assert matches(head09, logged, refused, ["stderr"])
+    assert not matches(head09, refused, logged, ["stderr"])
     # A NUL in the name: the old stdlib fails to open it, the fix refuses at once.
     nul = Case("http-files", b"GET %00%2f HTTP/1.0")
     failed = {"reply": "", "errors": ["ValueError: embedded null byte"]}
@@ -240,6 +246,15 @@ def test_pipelined_http09_echoes_are_explained_only_when_just_headers_differ():
     matches = deviation("gh-70765").matches
     base = {"reply": echo([["X", ""]])}
     assert matches(case, base, {"reply": echo([])}, ["reply"])
+    # An HTTP/0.9 reply has no head: its echo follows the one before on the same line.
+    first = head + json.dumps({"body": "", "command": "DELETE", "headers": [], "path": "?"})
+    after = json.loads(echo([["e", ""]])[len(head) :])
+    glued = {"reply": first + json.dumps(after)}
+    unread = {"reply": first + json.dumps({**after, "headers": []})}
+    assert matches(case, glued, unread, ["reply"])
+    assert not matches(
+        case, glued, {"reply": first + json.dumps({**after, "path": "/x"})}, ["reply"]
+    )
     assert not matches(case, base, {"reply": echo([["Y", ""]])}, ["reply"])
     assert not matches(case, base, {"reply": echo([], path="/x")}, ["reply"])
     http10 = {"reply": echo([["X", ""]], version="HTTP/1.0")}

@@ -47,15 +47,23 @@ def _request_line_words(case: Case) -> list[bytes]:
 _ERROR_CODE = re.compile(r"<p>Error code: (\d+)</p>")
 
 
+#: The status a request's log line gives (``"GET / HTTP/1.0" 404 -``).
+_LOGGED_STATUS = re.compile(r'" (\d{3}) \S+$', re.MULTILINE)
+
+
 def _status(obs: Observation) -> str:
     """The status of a reply: its status line's; for a reply without one (HTTP/0.9, the
-    old stdlib's bare errors) an error page's code, else ``200`` if anything came."""
+    old stdlib's bare errors) an error page's code, else ``200`` if anything came; for no
+    reply at all (HEAD under HTTP/0.9) the one its log line gives."""
     reply = obs.get("reply", "")
     words = first_line(reply).split(" ")
     if len(words) > 1 and words[0].startswith("HTTP/"):
         return words[1]
-    if not isinstance(reply, str) or not reply:
-        return "200" if reply else ""
+    if not isinstance(reply, str):
+        return "200"
+    if not reply:
+        logged = _LOGGED_STATUS.findall(str(obs.get("stderr", "")))
+        return logged[-1] if len(logged) == 1 else ""
     code = _ERROR_CODE.search(reply)
     return code.group(1) if code else "200"
 
@@ -87,7 +95,11 @@ def _pipelined_http09_echo(base_reply: Any, got_reply: Any) -> bool:
         (i for i, (a, b) in enumerate(zip(base_reply, got_reply)) if a != b),
         min(len(base_reply), len(got_reply)),
     )
-    start = base_reply.rfind("\n", 0, parted) + 1  # the line where the replies part
+    # The echo where the replies part: a JSON object (sorted keys, so it opens with
+    # "body"), right after the reply before it (an HTTP/0.9 reply has no head).
+    start = base_reply.rfind('{"body"', 0, parted + 1)
+    if start < 0 or got_reply[:start] != base_reply[:start]:
+        return False
     try:
         base_echo, got_echo = json.loads(base_reply[start:]), json.loads(got_reply[start:])
     except ValueError:
