@@ -11,7 +11,7 @@ import dataclasses
 import difflib
 import enum
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from harness.scenario import Known
@@ -99,15 +99,23 @@ def decide(
     known: Iterable[Known] = (),
     labels: Iterable[str] = (),
     deadline: float | None = None,
+    subject: Any = None,
+    differences: Callable[[dict[str, Any], dict[str, Any]], list[str]] | None = None,
 ) -> Decision:
     """The verdict about the target of ``first``, given the reruns made to confirm it.
 
     Pure: it looks only at what it is given. Faults of the target are verdicts of the
     target (it hangs, breaks an invariant, does not start where the baseline does); only
     a failure of the harness or of the scenario itself is ``error``. A difference is
-    ``differs`` only once a rerun of both sides repeated it; reruns that could not
-    compare (one side hung or erred) never confirm it.
+    ``differs`` only once reruns of both sides repeated it, every rerun that could
+    compare; reruns that could not (one side hung or erred) never confirm it. A broken
+    invariant given reruns must break again on each of them, or it is ``flaky``.
+
+    ``subject`` is what was run, for a ``Known`` that recognises a difference by its
+    shape (a fuzz case); ``differences`` finds the differing keys of two observations
+    (default ``differing_keys``; the fuzzer's allows for a reset's truncation).
     """
+    differ = differences or differing_keys
     base, got = first
     known = tuple(known)
     labels = frozenset(labels)
@@ -123,28 +131,42 @@ def decide(
         limit = f" within {deadline:g} s" if deadline else ""
         return Decision(Verdict.HANG, f"did not finish{limit}")
     if got.violations:
-        return Decision(Verdict.FAILS, "; ".join(got.violations), diff_from=first)
+        failed = "; ".join(got.violations)
+        broke = [bool(pair[1].violations) for pair in reruns if _comparable(pair, base.status)]
+        if broke and not all(broke):
+            return Decision(Verdict.FLAKY, f"{failed} ({_repeated(broke)})", diff_from=first)
+        return Decision(Verdict.FAILS, failed, diff_from=first)
     failed = construct_failure(got)
     if failed and not construct_failure(base):
         return Decision(Verdict.FAILS, f"target does not start: {failed}", diff_from=first)
-    keys = _differing(base, got)
+    keys = differ(base.observation, got.observation)
     if not keys:
         return Decision(Verdict.SAME)
-    explaining = explain(keys, known, labels, got.python or base.python, base.python or None)
-    if explaining is not None:
-        reason = "; ".join(k.describe() for k in explaining)
-        return Decision(Verdict.EXPLAINED, reason, tuple(keys), tuple(explaining), diff_from=first)
+
+    def explaining(pair: Pair, keys: list[str]) -> list[Known] | None:
+        observations = (pair[0].observation, pair[1].observation)
+        version, baseline = pair[1].python or pair[0].python, pair[0].python or None
+        return explain(
+            keys, known, labels, version, baseline, subject=subject, observations=observations
+        )
+
+    explained = explaining(first, keys)
+    if explained is not None:
+        reason = "; ".join(k.describe() for k in explained)
+        return Decision(Verdict.EXPLAINED, reason, tuple(keys), tuple(explained), diff_from=first)
     reason = "the baseline did not finish; the target did" if base.status == "hang" else ""
     if not reruns:
         return Decision(Verdict.DIFFERS, reason, tuple(keys), needs_rerun=True, diff_from=first)
     compared = [pair for pair in reruns if _comparable(pair, base.status)]
+    repeated = []
     for pair in compared:
-        again = _differing(*pair)
-        if again and explain(again, known, labels, pair[1].python, pair[0].python or None) is None:
-            return Decision(Verdict.DIFFERS, reason, tuple(keys), diff_from=first)
+        again = differ(pair[0].observation, pair[1].observation)
+        repeated.append(bool(again) and explaining(pair, again) is None)
+    if compared and all(repeated):
+        return Decision(Verdict.DIFFERS, reason, tuple(keys), diff_from=first)
     if compared:
         return Decision(
-            Verdict.FLAKY, "the difference did not repeat on rerun", tuple(keys), diff_from=first
+            Verdict.FLAKY, f"the difference {_repeated(repeated)}", tuple(keys), diff_from=first
         )
     # No rerun could compare: what kept them from it is the verdict, never "differs".
     rerun_base, rerun_got = reruns[-1]
@@ -165,15 +187,17 @@ def decide(
     )
 
 
+def _repeated(repeats: list[bool]) -> str:
+    """How often a difference or failure repeated on the reruns that could tell."""
+    if not any(repeats):
+        return "did not repeat on rerun"
+    return f"repeated {sum(repeats)} of {len(repeats)} times on rerun"
+
+
 def _comparable(pair: Pair, first_base_status: str) -> bool:
     """Whether a rerun can confirm or refute: the target finished, the baseline as before."""
     base, got = pair
     return got.status == "completed" and base.status == first_base_status
-
-
-def _differing(base: Observation, got: Observation) -> list[str]:
-    """The differing keys of two runs (a baseline that hung differs by its status)."""
-    return differing_keys(base.observation, got.observation)
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -235,19 +259,37 @@ def explain(
     target: str | Iterable[str],
     version: tuple[int, ...],
     baseline: tuple[int, ...] | None = None,
+    *,
+    subject: Any = None,
+    observations: tuple[dict[str, Any], dict[str, Any]] | None = None,
 ) -> list[Known] | None:
     """The known differences covering every key, or None if some key is unexplained.
 
     ``version`` is the target's Python version, ``baseline`` the baseline's (for a
-    ``Known`` with ``between``).
+    ``Known`` with ``between``). ``subject`` (what was run: a fuzz case) and
+    ``observations`` (the baseline's, the target's) are for a ``Known`` that recognises
+    a difference by its shape (``Known.matches``).
     """
+    applying = [k for k in known if k.applies_to(target, version, baseline)]
+    return covering(keys, applying, subject, observations)
+
+
+def covering(
+    keys: Iterable[str],
+    known: Iterable[Known],
+    subject: Any = None,
+    observations: tuple[dict[str, Any], dict[str, Any]] | None = None,
+) -> list[Known] | None:
+    """Of ``known`` (those that apply to the target already), the ones covering every
+    key, or None if some key is unexplained (see ``explain``)."""
+    keys = list(keys)
+    recognising = [k for k in known if k.recognises(subject, observations, keys)]
     used: list[Known] = []
-    known = list(known)
     for key in keys:
-        covering = [k for k in known if k.covers(key, target, version, baseline)]
-        if not covering:
+        covered = [k for k in recognising if k.covers_key(key)]
+        if not covered:
             return None
-        for k in covering:
+        for k in covered:
             if k not in used:
                 used.append(k)
     return used

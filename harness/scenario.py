@@ -97,6 +97,12 @@ class Known:
     Python versions, for differences between CPython releases (a name added in 3.11 is
     expected when a 3.12 target is compared with a 3.9 baseline, never on one version).
     Without the baseline's version a ``Known`` with ``between`` explains nothing.
+
+    ``matches``, when given, recognises the difference by its shape, where a glob over
+    keys cannot say it (what a fuzz case shows): it gets what was run (the fuzz case),
+    the baseline's and the target's observations and the differing keys, and says
+    whether this ``Known`` accounts for the whole difference. Without them it explains
+    nothing.
     """
 
     keys: tuple[str, ...]
@@ -105,15 +111,15 @@ class Known:
     targets: tuple[str, ...] = ("reference",)
     applies: Callable[[tuple[int, ...]], bool] = lambda version: True
     between: Callable[[tuple[int, ...], tuple[int, ...]], bool] | None = None
+    matches: Callable[[Any, dict[str, Any], dict[str, Any], list[str]], bool] | None = None
 
-    def covers(
+    def applies_to(
         self,
-        key: str,
         target: str | Iterable[str],
         version: tuple[int, ...],
         baseline: tuple[int, ...] | None = None,
     ) -> bool:
-        """Whether this explains a difference at ``key`` for ``target`` on ``version``.
+        """Whether this may explain differences of ``target`` on ``version`` at all.
 
         ``target`` is a target name or the set of its labels (``Target.labels``: its name,
         and ``reference`` when it runs the reference's modules under any name);
@@ -124,7 +130,46 @@ class Known:
             (not self.targets or bool(labels & set(self.targets)))
             and self.applies(version)
             and (self.between is None or (bool(baseline) and self.between(version, baseline)))
-            and any(fnmatch.fnmatchcase(key, pattern) for pattern in self.keys)
+        )
+
+    def covers_key(self, key: str) -> bool:
+        """Whether ``key`` is one of the observation keys this may explain."""
+        return any(fnmatch.fnmatchcase(key, pattern) for pattern in self.keys)
+
+    def recognises(
+        self,
+        subject: Any,
+        observations: tuple[dict[str, Any], dict[str, Any]] | None,
+        keys: list[str],
+    ) -> bool:
+        """Whether ``matches`` (when there is one) says the difference is this one.
+
+        A recogniser that trips over an odd observation recognises nothing: the
+        difference is then reported, which is the safe side.
+        """
+        if self.matches is None:
+            return True
+        if observations is None:
+            return False
+        try:
+            return bool(self.matches(subject, observations[0], observations[1], keys))
+        except Exception:
+            return False
+
+    def covers(
+        self,
+        key: str,
+        target: str | Iterable[str],
+        version: tuple[int, ...],
+        baseline: tuple[int, ...] | None = None,
+    ) -> bool:
+        """Whether this explains a difference at ``key`` for ``target`` on ``version``
+        (see ``applies_to``); a ``Known`` with ``matches`` also needs the difference's
+        observations (``harness.compare.explain``)."""
+        return (
+            self.matches is None
+            and self.applies_to(target, version, baseline)
+            and self.covers_key(key)
         )
 
     def describe(self) -> str:

@@ -11,8 +11,10 @@ deviation explains (``explain``) is noted as ``explained`` and fuzzing goes on; 
 seen before (by its signature: the differing keys and both status lines) fails the
 example, and hypothesis shrinks the template (``harness.fuzz.driver``; the case that
 failed is tried first, so a step that keeps it costs one case). The case it ends with is
-then minimized by delta debugging on its bytes (``minimize``), run twice more (a
-difference that repeats is ``differs``, else ``flaky``) and saved as a reproducer.
+run alone, minimized by delta debugging on its bytes (``minimize``) when the difference
+shows alone, run alone twice more, and saved as a reproducer. Its verdict is
+``harness.compare.decide``'s, as for a scenario: ``differs`` only when every run alone
+repeated the difference, else ``flaky`` (or ``hang`` when the server stopped answering).
 
 Resource handling: ``Fuzzer.run`` owns the server processes and stops them (process
 groups killed, reaped, directories removed) whatever happens.
@@ -28,7 +30,7 @@ from typing import Any
 
 import trio
 
-from harness.compare import readable_diff
+from harness.compare import Decision, Pair, Verdict, decide, readable_diff
 from harness.errors import UsageError
 from harness.fuzz import reproducers
 from harness.fuzz.campaign import Campaign
@@ -43,11 +45,17 @@ from harness.fuzz.case import (
 )
 from harness.fuzz.driver import Driver, Failure
 from harness.fuzz.explain import active_deviations, explain
-from harness.fuzz.judge import judge, observation, observed_differences, signature
+from harness.fuzz.judge import (
+    case_runs,
+    judge,
+    observation,
+    observed_differences,
+    signature,
+)
 from harness.fuzz.servers import FuzzServer
 from harness.fuzz.strategies import templates
 from harness.fuzz.transports import transport_for
-from harness.targets import PROJECT_ROOT, Target
+from harness.targets import PROJECT_ROOT, Target, interpreter_version
 
 #: Seeded cases per template, real mode and batch mode: CGI cases fork and exec scripts.
 DERIVED = {
@@ -120,7 +128,7 @@ class Finding:
     """A difference found, shrunk and confirmed (or not)."""
 
     case: Case
-    verdict: str  # differs | flaky | explained
+    verdict: str  # a ``harness.compare.Verdict`` value: differs, flaky, explained, hang...
     keys: list[str]
     diff: str
     baseline_obs: dict[str, Any]
@@ -175,6 +183,13 @@ class Fuzzer:
         self.log = log or (lambda line: None)
         self.outcome = FuzzOutcome()
         self.active = active_deviations(config.target)
+        #: The baseline's and the target's Pythons, for the known differences' versions.
+        self.versions = (
+            interpreter_version(config.baseline.python),
+            interpreter_version(config.target.python),
+        )
+        #: What ``minimize`` saw of each candidate that showed the difference.
+        self._shown: dict[Case, tuple[dict[str, Any], dict[str, Any]]] = {}
         self.pairs: dict[str, tuple[FuzzServer, FuzzServer]] = {}
         for family in family_members(config.family):
             transport = transport_for(family, config.transport)
@@ -332,17 +347,33 @@ class Fuzzer:
         self._memo.update(zip(cases, results))
         self._memo_bytes += size
 
+    def _decide(self, case: Case, first: Pair, reruns: list[Pair] | None = None) -> Decision:
+        """The verdict on a case's difference (``harness.compare.decide``): the known
+        differences are the deviations active for the target."""
+        return decide(
+            first,
+            reruns or (),
+            known=self.active,
+            labels=self.config.target.labels,
+            subject=case,
+            differences=observed_differences,
+        )
+
+    def _pair(self, base: dict[str, Any], got: dict[str, Any], alone: bool = True) -> Pair:
+        return case_runs(base, got, self.versions, alone)
+
     def _note(self, case: Case, base: dict[str, Any], got: dict[str, Any], keys: list[str]) -> bool:
         """Whether a difference is new: not explained (those are noted) nor known."""
-        explaining = explain(case, base, got, keys, self.active)
-        if explaining:
-            issue = explaining[0].issue
+        decision = self._decide(case, self._pair(base, got, alone=False))
+        if decision.verdict is Verdict.EXPLAINED:
+            issue = decision.known[0].issue
             if issue not in self.outcome.explained:
                 diff = readable_diff(base, got, self._names())
-                reason = "; ".join(d.describe() for d in explaining)
                 self.outcome.explained[issue] = Finding(
-                    case, "explained", keys, diff, base, got, reason
+                    case, "explained", keys, diff, base, got, decision.reason
                 )
+            return False
+        if decision.verdict is Verdict.SAME:
             return False
         return signature(keys, base, got) not in self.driver.known
 
@@ -406,6 +437,8 @@ class Fuzzer:
         for case, base, got in await self.compare_cases(candidates):
             keys = self._unexplained(case, base, got)
             out.append(bool(keys) and signature(keys, base, got) == wanted)
+            if out[-1]:
+                self._shown[case] = (base, got)
         return out
 
     async def minimize(self, case: Case, wanted: str, seconds: float) -> Case:
@@ -449,31 +482,34 @@ class Fuzzer:
         return case
 
     async def settle(self, failure: Failure, spent: float) -> list[str]:
-        """Minimize the shrunk case's bytes, confirm it on its own twice, save it; the
-        signatures to know from now on.
+        """Run the shrunk case alone, minimize its bytes when the difference shows alone,
+        run it alone twice more, save it; the signatures to know from now on.
 
-        Only a difference no deviation explains counts, on every rerun: a case whose
-        reruns show an explained difference, or none, is flaky, and is reported with
-        the last unexplained observation of it."""
+        The verdict is ``decide``'s: the difference as first seen (among other cases),
+        and the runs of the same case alone that confirm it. ``differs`` needs every
+        one of them to show a difference no deviation explains; one that shows none, or
+        an explained one, makes it ``flaky``; a server that stopped answering on them
+        makes it ``hang``. The report's diff is of the difference as first seen."""
         case, keys, base, got = failure.detail
-        evidence = (case, base, got)
+        first = self._pair(base, got, alone=False)
         (_, base, got), *_ = await self.compare_cases([case])
-        first_keys = self._unexplained(case, base, got)
-        if first_keys:
-            evidence = (case, base, got)
-            wanted = signature(first_keys, base, got)
-            case = await self.minimize(case, wanted, max(1.0, self.config.shrink_seconds - spent))
-        repeats = 0
+        reruns = [self._pair(base, got)]
+        alone_keys = self._unexplained(case, base, got)
+        if alone_keys:
+            wanted = signature(alone_keys, base, got)
+            self._shown.clear()
+            seconds = max(1.0, self.config.shrink_seconds - spent)
+            smaller = await self.minimize(case, wanted, seconds)
+            if smaller != case and smaller in self._shown:
+                case, first, reruns = smaller, self._pair(*self._shown[smaller], False), []
+            self._shown.clear()
         for _ in range(2):
             (_, base, got), *_ = await self.compare_cases([case])
-            if self._unexplained(case, base, got):
-                repeats += 1
-                evidence = (case, base, got)
-        case, base, got = evidence
-        verdict, reason = "differs", ""
-        if repeats < 2:
-            verdict, reason = "flaky", f"the difference repeated {repeats} of 2 times on rerun"
-        keys = observed_differences(base, got) or keys
+            reruns.append(self._pair(base, got))
+        decision = self._decide(case, first, reruns)
+        verdict, reason = decision.verdict.value, decision.reason
+        base, got = (side.observation for side in decision.diff_from or first)
+        keys = list(decision.keys) or observed_differences(base, got) or keys
         diff = readable_diff(base, got, self._names())
         finding = Finding(case, verdict, keys, diff, base, got, reason)
         finding.path = reproducers.save(
@@ -488,7 +524,13 @@ class Fuzzer:
                 "baseline": self.config.baseline.spec_string(),
             },
             verdict=verdict,
-            detail={"differing_keys": keys, "diff": diff, "baseline": base, "target": got},
+            detail={
+                "differing_keys": keys,
+                "reason": reason,
+                "diff": diff,
+                "baseline": base,
+                "target": got,
+            },
         )
         self.outcome.findings.append(finding)
         self.log(f"found ({verdict}): {case.describe()} -> {finding.path}")

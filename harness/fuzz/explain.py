@@ -1,17 +1,18 @@
-"""The reference's intended differences, as a fuzz case shows them: data and recognisers.
+"""The reference's intended differences, as a fuzz case shows them: recognisers.
 
 ``DEVIATIONS`` lists, for each deviation of ``implementation.deviations`` that a fuzz case
-can show, a recogniser: given the case and the two normalized observations (baseline,
-target) and the keys where they differ, does this deviation account for the whole
-difference? ``explain`` is the one seam the fuzzers call: it returns the deviations that
-explain a difference (empty: not explained). A run uses the deviations its target
-declares active (``active_deviations``: the reference's, on the target's interpreter).
+can show, a ``Known`` (the one model of known differences, ``harness.scenario.Known``,
+made by ``harness.known.deviation``: issue, versions and targets come from the
+reference's own list) with a recogniser: given the case and the two normalized
+observations (baseline, target) and the keys where they differ, does this deviation
+account for the whole difference? ``harness.compare.decide`` consults them for the
+fuzzers' verdicts; ``explain`` is the same question asked alone (minimizing, replay). A
+run uses the deviations that apply to its target (``active_deviations``: the
+reference's, on the target's interpreter).
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import json
 import operator
 import re
@@ -20,24 +21,14 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.clients import render_bytes
+from harness.compare import covering
 from harness.fuzz.case import Case
 from harness.fuzz.judge import CONNECTION_LOST, ERROR_HEAD, LONG_REPLY, first_line
+from harness.known import deviation
+from harness.scenario import Known
 from harness.targets import Target, interpreter_version
 
 Observation = dict[str, Any]
-
-
-@dataclasses.dataclass(frozen=True)
-class Deviation:
-    """A known, intended difference a fuzz case may show, with a test that recognises it."""
-
-    issue: str
-    reason: str
-    matches: Callable[[Case, Observation, Observation, list[str]], bool]
-
-    def describe(self) -> str:
-        """The reason, with its issue number."""
-        return f"{self.reason} ({self.issue})"
 
 
 def _request_line_words(case: Case) -> list[bytes]:
@@ -247,71 +238,63 @@ def _whole_body_awaited(case: Case, base: Observation, got: Observation, keys: l
     return got.get("end") in ("idle", "timeout") and base_reply.startswith(got_reply)
 
 
-#: Every deviation the fuzzer can recognise; a run uses those its target declares.
-DEVIATIONS: tuple[Deviation, ...] = (
-    Deviation(
+#: Every deviation the fuzzer can recognise; a run uses those that apply to its target.
+DEVIATIONS: tuple[Known, ...] = (
+    deviation(
         "gh-70765",
-        "a two-word HTTP/0.9 request is answered at once, without waiting for a header block",
-        _http09_no_wait,
+        reason="a two-word HTTP/0.9 request is answered at once, without waiting for a "
+        "header block",
+        matches=_http09_no_wait,
     ),
-    Deviation(
+    deviation(
         "gh-54930",
-        "an error reply to a malformed request line carries a status line and headers",
-        _bare_error_gets_status_line,
+        reason="an error reply to a malformed request line carries a status line and headers",
+        matches=_bare_error_gets_status_line,
     ),
-    Deviation(
+    deviation(
         "gh-54930",
-        "an error reply to a malformed request line carries a status line and headers "
+        reason="an error reply to a malformed request line carries a status line and headers "
         "(written before the page: a client that has gone makes that second write fail)",
-        _error_head_meets_gone_client,
+        matches=_error_head_meets_gone_client,
     ),
-    Deviation(
+    deviation(
         "gh-134098",
-        "a trailing slash is judged after percent-decoding ('/dir%2f' lists the directory, "
-        "'/file%2f' is not found)",
-        _trailing_slash_decoded,
+        reason="a trailing slash is judged after percent-decoding ('/dir%2f' lists the "
+        "directory, '/file%2f' is not found)",
+        matches=_trailing_slash_decoded,
     ),
-    Deviation(
+    deviation(
         "gh-119452",
-        "CGI without fork reads the body before it starts the script (a client that leaves "
-        "during the body stops it before the script's environment is built)",
-        _body_read_before_script,
+        reason="CGI without fork reads the body before it starts the script (a client that "
+        "leaves during the body stops it before the script's environment is built)",
+        matches=_body_read_before_script,
     ),
-    Deviation(
+    deviation(
         "gh-119452",
-        "CGI without fork reads the body up to its Content-Length (the old stdlib's one "
-        "read takes what has arrived: a client that sent less and waits gets the script's "
-        "output from it, and nothing more from the fix)",
-        _whole_body_awaited,
+        reason="CGI without fork reads the body up to its Content-Length (the old stdlib's "
+        "one read takes what has arrived: a client that sent less and waits gets the "
+        "script's output from it, and nothing more from the fix)",
+        matches=_whole_body_awaited,
     ),
 )
 
 
-def active_deviations(target: Target) -> list[Deviation]:
+def active_deviations(target: Target) -> list[Known]:
     """The deviations that explain differences of ``target``: for a target running the
     reference's modules, those ``implementation.deviations`` lists as active on the
     target's interpreter (the stdlib there still has the old behaviour)."""
     if "reference" not in target.labels:
         return []
-    from implementation import deviations
-
     version = interpreter_version(target.python)
-    named = {entry["id"] for entry in deviations.active_deviations(version)}
-    return [d for d in DEVIATIONS if d.issue in named]
+    return [k for k in DEVIATIONS if k.applies_to(target.labels, version)]
 
 
 def explain(
-    case: Case, base: Observation, got: Observation, keys: list[str], active: list[Deviation]
-) -> list[Deviation]:
+    case: Case, base: Observation, got: Observation, keys: list[str], active: list[Known]
+) -> list[Known]:
     """The active deviations that explain this whole difference (empty: none does).
 
-    The seam to the harness's one verdict function: given the two normalized
-    observations, which intended differences account for what differs.
+    The question ``harness.compare.decide`` asks of a fuzz case's difference, asked
+    alone: ``active`` are the deviations that apply to the target already.
     """
-    for deviation in active:
-        # A recogniser that trips over an odd observation explains nothing: the
-        # difference is then reported, which is the safe side.
-        with contextlib.suppress(Exception):
-            if deviation.matches(case, base, got, keys):
-                return [deviation]
-    return []
+    return covering(keys, active, case, (base, got)) or []

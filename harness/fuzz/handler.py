@@ -43,12 +43,14 @@ import hypothesis.strategies as st
 import trio
 
 from harness.agent_batch import USER_SERVER
+from harness.compare import Verdict, decide
 from harness.errors import UsageError
 from harness.fuzz import reproducers
 from harness.fuzz.campaign import Campaign
 from harness.fuzz.case import Case
 from harness.fuzz.choice import Seeded
 from harness.fuzz.driver import Driver, Failure
+from harness.fuzz.judge import CaseRun
 from harness.fuzz.servers import FuzzServer
 from harness.fuzz.strategies import _case, cases
 from harness.fuzz.transports import TRANSPORTS, Transport
@@ -476,10 +478,20 @@ class HandlerFuzzer:
         return Failure(example, _signature(*what), (case, what))
 
     async def settle(self, failure: Failure, spent: float) -> list[str]:
-        """Confirm a finding once more and save it."""
+        """Confirm a finding once more and save it.
+
+        The verdict is ``harness.compare.decide``'s: the defect is a broken invariant of
+        the case (there is no baseline: nothing broken is what it is held to), ``fails``
+        when the rerun shows the same kind again, else ``flaky``."""
         case, (kind, detail) = failure.detail
         again = await self.detect(case)
-        confirmed = again is not None and again[0] == kind
+        repeated = (f"{again[0]}: {again[1]}",) if again is not None and again[0] == kind else ()
+        held_to = CaseRun({})
+        decision = decide(
+            (held_to, CaseRun({}, violations=(f"{kind}: {detail}",))),
+            [(held_to, CaseRun({}, violations=repeated))],
+        )
+        confirmed = decision.verdict is Verdict.FAILS
         finding = HandlerFinding(kind, detail, case, confirmed=confirmed)
         finding.path = reproducers.save(
             self.config.report_dir,
@@ -489,7 +501,7 @@ class HandlerFuzzer:
             mode="sockets",
             transport=self.transport.name,
             targets={"target": self.config.target.spec_string()},
-            verdict="fails" if confirmed else "flaky",
+            verdict=decision.verdict.value,
             detail={
                 "handler": self.config.handler,
                 "server": self.config.server,

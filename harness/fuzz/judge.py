@@ -4,11 +4,14 @@ A raw result (``harness.fuzz.servers``) is what the client saw (``reply``, ``end
 ``replies`` for datagrams) and what the server recorded for the connection (``server``:
 ``errors`` seen by ``handle_error``, ``stderr``, ``done``). ``observation`` normalizes it;
 ``judge`` says whether the baseline's and the target's differ, and where; whether an
-intended deviation explains a difference is ``harness.fuzz.explain``'s job.
+intended deviation explains a difference is ``harness.fuzz.explain``'s job. The verdict
+on a difference found is ``harness.compare.decide``'s, as for a scenario: ``CaseRun`` is
+one side's run of a case as it reads it, ``case_runs`` a pair of them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -150,3 +153,38 @@ def judge(case: Case, base_raw: dict[str, Any], target_raw: dict[str, Any]) -> A
         return None
     keys = observed_differences(base, got)
     return (base, got, keys) if keys else None
+
+
+@dataclasses.dataclass(frozen=True)
+class CaseRun:
+    """One side's run of a fuzz case, as ``harness.compare.decide`` reads it (its
+    ``Observation``): the normalized observation, and whether the case finished."""
+
+    observation: dict[str, Any]
+    #: ``completed``, or ``hang``: the server stopped answering while it ran the case alone
+    status: str = "completed"
+    violations: tuple[str, ...] = ()
+    error: str = ""
+    python: tuple[int, ...] = ()
+
+
+def case_run(obs: dict[str, Any], python: Any = (), alone: bool = True) -> CaseRun:
+    """A side's run of a case, from its observation.
+
+    A server that stopped answering the harness (``server: unresponsive``) while it ran
+    the case alone did not finish it: ``hang``. Among cases run together, which one made
+    it stop is not known: that stays part of the observation, a difference to confirm by
+    running the case alone.
+    """
+    hung = alone and obs.get("server") == "unresponsive"
+    return CaseRun(obs, "hang" if hung else "completed", python=tuple(python or ()))
+
+
+def case_runs(
+    base: dict[str, Any],
+    got: dict[str, Any],
+    versions: tuple[Any, Any] = ((), ()),
+    alone: bool = True,
+) -> tuple[CaseRun, CaseRun]:
+    """A (baseline, target) pair for ``decide``; ``versions`` are their Pythons."""
+    return case_run(base, versions[0], alone), case_run(got, versions[1], alone)
