@@ -329,8 +329,9 @@ async def datagram_several(run: Run) -> None:
 @scenario(f"{FAMILY}/datagram/over_max_packet_size", server=DATAGRAM)
 async def datagram_over_max_packet_size(run: Run) -> None:
     """A record whose datagram is longer than UDPServer.max_packet_size (8192): the
-    receiver gets it cut short, unpickling fails (handle_error), nothing is sent back;
-    a small record after it is received."""
+    receiver gets its first 8192 bytes, which do not unpickle (the handler's
+    UnreadableRecord names the length it got; handle_error), nothing is sent back; a
+    small record after it is received."""
     run.serve_forever(POLL)
     await datagram_records(run, ["x" * 9000, "small after the large one"])
     await wait_records(run, 1)
@@ -386,8 +387,15 @@ format=FILE %(name)s %(levelname)s %(message)s
 
 #: Parses as an ini file but names a handler without a section (fileConfig's KeyError).
 #: Text that does not parse at all is not used: 3.11+ reports it with the repr of a
-#: StringIO, an address that varies from run to run.
+#: StringIO, an address that varies from run to run. ``listen`` tries JSON first, and the
+#: traceback shows json's error as the KeyError's context: the text starts with a section
+#: ``[1]`` (which fileConfig ignores), a JSON value followed by more, so that json's
+#: error is "Extra data" at a position every implementation agrees on. Text that JSON
+#: rejects at its first token gets each JSON decoder's own wording ("Expecting value" on
+#: CPython, "Unexpected 'l'" on PyPy), which is not what this scenario is about.
 BAD_FILE_CONFIG = b"""\
+[1]
+
 [loggers]
 keys=root
 

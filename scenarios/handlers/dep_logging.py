@@ -139,16 +139,32 @@ class LogRecordReceiver(socketserver.ThreadingTCPServer):
     logname = None
 
 
+class UnreadableRecord(Exception):
+    """A datagram that does not hold a whole pickled record."""
+
+
 class LogRecordDatagramHandler(socketserver.DatagramRequestHandler):
     """The cookbook's UDP receiver: one pickled record per datagram, after the length
     prefix ``DatagramHandler`` keeps."""
 
     def handle(self):
         """Unpickle the datagram's record and hand it on; nothing is written back (the
-        server's ``finish`` still sends the empty ``wfile``)."""
+        server's ``finish`` still sends the empty ``wfile``).
+
+        A datagram that does not unpickle (one the server cut at ``max_packet_size``)
+        raises ``UnreadableRecord`` with the length the handler got: what pickle raises
+        for truncated data, and its message, are pickle's and vary by implementation
+        (``UnpicklingError`` on CPython, ``EOFError`` on PyPy), while the length is what
+        the server did.
+        """
         packet = self.rfile.read()
         length = struct.unpack(">L", packet[:4])[0]
-        handle_record(self.server, unpickle(packet[4 : 4 + length]))
+        try:
+            record = unpickle(packet[4 : 4 + length])
+        except Exception:
+            message = "a datagram of %d bytes (record length %d) does not unpickle"
+            raise UnreadableRecord(message % (len(packet), length)) from None
+        handle_record(self.server, record)
 
 
 # -- logging.config.listen ------------------------------------------------------------------
