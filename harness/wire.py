@@ -122,6 +122,26 @@ def reading(
             yield (SLEEP, max(0.0, min(pause, deadline - time.monotonic())))
 
 
+#: ``recv`` flag that makes one call non-blocking (0 where there is none).
+_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+_NOTHING_YET = object()
+
+
+def _recv_ready(sock: socket.socket, size: int) -> Any:
+    """What a receive gets at once (data, or ``b""`` at EOF), or ``_NOTHING_YET``.
+
+    The batch agent reads a reply the handler finished writing before the read started:
+    one call then does what a ``select`` and a ``recv`` do. Only on a blocking socket
+    without a timeout: one with a timeout waits for data even when told not to.
+    """
+    if not _DONTWAIT or sock.gettimeout() is not None:
+        return _NOTHING_YET
+    try:
+        return sock.recv(size, _DONTWAIT)
+    except BlockingIOError:
+        return _NOTHING_YET
+
+
 def run_blocking(steps: Steps, sock: socket.socket) -> Any:
     """Perform ``steps`` on the blocking socket ``sock`` in this thread; their result.
 
@@ -140,8 +160,10 @@ def run_blocking(steps: Steps, sock: socket.socket) -> Any:
             if step[0] == SEND:
                 reply = sock.send(step[1])
             elif step[0] == RECV:
-                ready = select.select([sock], [], [], step[2])[0]
-                reply = sock.recv(step[1]) if ready else None
+                reply = _recv_ready(sock, step[1])
+                if reply is _NOTHING_YET:
+                    ready = select.select([sock], [], [], step[2])[0]
+                    reply = sock.recv(step[1]) if ready else None
             else:
                 time.sleep(step[1])
         except OSError as exc:

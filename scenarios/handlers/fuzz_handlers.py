@@ -21,6 +21,7 @@ connection's thread has finished; the servers also have the operations of
   with its length.
 """
 
+import functools
 import gc
 import http.server
 import json
@@ -61,6 +62,24 @@ if not isinstance(sys.stderr, _StderrRouter):
     sys.stderr = _StderrRouter(sys.stderr)
 
 
+def _remember_traceback_positions():
+    """Memoize two pure helpers of ``traceback`` (3.11+): a connection the client closed
+    before reading makes the handler's write fail, and ``handle_error`` prints the
+    traceback, where parsing each source line for its carets (``ast.parse``) and finding
+    each frame's position cost more than ten ordinary cases. Both are functions of their
+    arguments alone (a line's text; a code object and an offset), so what is printed does
+    not change."""
+    import traceback
+
+    for name in ("_extract_caret_anchors_from_line_segment", "_get_code_position"):
+        function = getattr(traceback, name, None)
+        if function is not None and not hasattr(function, "cache_info"):
+            setattr(traceback, name, functools.lru_cache(maxsize=4096)(function))
+
+
+_remember_traceback_positions()
+
+
 def _in_no_record(function):
     """``function``, with what it prints going to no request's record."""
 
@@ -93,8 +112,8 @@ class RecordingMixIn(FuzzOps):
     in the serving thread), which for one port is the order the harness made them in, and
     ``take_records`` takes them in that order.
 
-    Garbage collection happens only in ``take_records`` (the collector is off otherwise),
-    and what finalizers print then belongs to no record: a ResourceWarning for a file a
+    Garbage collection happens only in ``take_records`` and ``collect_garbage`` (the
+    collector is off otherwise), and what finalizers print then belongs to no record: a ResourceWarning for a file a
     request left to the collector would otherwise land in whichever request the collector
     happened to run in. What reference counting frees still warns in its own request.
     """
@@ -108,7 +127,7 @@ class RecordingMixIn(FuzzOps):
         gc.disable()
         super().__init__(*args, **kwargs)
 
-    def _collect_garbage(self):
+    def collect_garbage(self):
         """Collect the young generation (everything now and then), its output dropped."""
         self._collections += 1
         _in_no_record(gc.collect)(2 if self._collections % 64 == 0 else 0)
@@ -156,7 +175,7 @@ class RecordingMixIn(FuzzOps):
                 record["errors"].append("%s: %s" % (type(exc).__name__, str(exc)[:200]))
         super().handle_error(request, client_address)
 
-    def take_records(self, keys, timeout=2.0):
+    def take_records(self, keys, timeout=2.0, collect=True):
         """The records of ``keys``, oldest first for a port named more than once, waiting
         up to ``timeout`` for their threads to end.
 
@@ -164,8 +183,12 @@ class RecordingMixIn(FuzzOps):
         one the server never saw gets ``{"missing": True}``. With ``timeout`` 0 (batch
         mode, where the handler ran in the caller's thread) nothing is waited for.
         Returns ``{key: record}`` for keys named once, ``{key: [records]}`` otherwise.
+        Batch mode, which takes one case's records at a time, passes ``collect`` False
+        and calls ``collect_garbage`` once per batch: a collection per case cost more
+        than the case.
         """
-        self._collect_garbage()
+        if collect:
+            self.collect_garbage()
         keys = [str(k) for k in keys]
         wanted = {}
         for k in keys:
@@ -204,7 +227,8 @@ class RecordingMixIn(FuzzOps):
     def take_records_to(self, keys, path, timeout=2.0):
         """``take_records`` written as JSON to ``path`` (agent events are size-limited)."""
         with open(path, "w") as f:
-            json.dump(self.take_records(keys, timeout), f)
+            # ``dumps``: ``dump`` encodes in pure Python, several times slower.
+            f.write(json.dumps(self.take_records(keys, timeout)))
         return path
 
 
