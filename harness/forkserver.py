@@ -71,6 +71,17 @@ PREIMPORTS = (
     "struct",
     "weakref",
     "scenarios.handlers",
+    # What the stdlib's users of the targets (the dependents family) import: heavy (pydoc,
+    # expat, pickle), and bound to the target's classes exactly as in an agent, since the
+    # target is imported first.
+    "datetime",
+    "logging.config",
+    "logging.handlers",
+    "pickle",
+    "urllib.parse",
+    "wsgiref.simple_server",
+    "xmlrpc.client",
+    "xmlrpc.server",
 )
 
 #: Environment variables read when an interpreter (or the C library under it) starts, or

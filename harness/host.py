@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import json
 import os
 import signal
@@ -97,6 +98,9 @@ def agent_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
 MAX_PROCESSES = 256
 #: How often a running agent's tree is looked at (a scan of /proc takes milliseconds).
 WATCH_INTERVAL = 0.1
+#: How long an agent's keeper may take to exit once the agent's session is killed, before
+#: the harness looks for what is left (``kill_tree``).
+SESSION_END_LIMIT = 2.0
 #: How long an agent may stay stopped (SIGSTOP) before it counts as stopped for good.
 STOPPED_LIMIT = 1.0
 #: How much of an agent's stdout or stderr is read (a target may write until its file-size
@@ -368,19 +372,14 @@ class AgentProcess:
             with proc.oneshot():
                 threads = proc.num_threads()
                 fds = proc.num_fds()
-            children = proc.children(recursive=True)
-            zombies = 0
-            live = 0
-            for child in children:
-                try:
-                    if child.status() == psutil.STATUS_ZOMBIE:
-                        zombies += 1
-                    else:
-                        live += 1
-                except psutil.NoSuchProcess:
-                    pass
         except psutil.NoSuchProcess:
             return {"alive": 0, "threads": 0, "fds": 0, "children": 0, "zombies": 0}
+        # One read of /proc (psutil's recursive children() reads it more slowly, and
+        # then each child's status again).
+        table = proc_table()
+        tree = descendants(table, self.pid)
+        zombies = sum(1 for pid in tree if table[pid][1] == "Z")
+        live = len(tree) - zombies
         return {"alive": 1, "threads": threads, "fds": fds, "children": live, "zombies": zombies}
 
     async def _watch(self) -> None:
@@ -399,12 +398,13 @@ class AgentProcess:
             self._killed += await trio.to_thread.run_sync(kill_tree, popen.pid)
             self._notify()
 
-    def _note_strays(self) -> None:
+    def _note_strays(self, table: ProcTable) -> None:
         """Record processes the agent's family left outside it (daemons, the children of an
-        agent that died): orphans, re-parented to the keeper, that still run."""
-        if self._popen is None or self._killing or self._popen.poll() is not None:
-            return
-        table = proc_table()
+        agent that died): orphans, re-parented to the keeper, that still run.
+
+        ``table`` is ``kill_tree``'s first scan, made once the keeper stood still.
+        """
+        assert self._popen is not None
         keeper = self._popen.pid
         if self._agent_pid is None:
             return  # it never said its pid: its parent cannot be told from a stray
@@ -442,9 +442,15 @@ class AgentProcess:
             with trio.move_on_after(grace):
                 while self.alive():
                     await trio.sleep(0.005)
-        self._note_strays()
-        self._killing = True
-        killed = await trio.to_thread.run_sync(kill_tree, popen.pid)
+        killed: list[int] = []
+        if not await self._end_session():
+            look = None
+            if not self._killing and popen.poll() is None:
+                look = self._note_strays
+            self._killing = True
+            killed = await trio.to_thread.run_sync(
+                functools.partial(kill_tree, popen.pid, inspect=look)
+            )
         with contextlib.suppress(OSError):
             if popen.stdin:
                 popen.stdin.close()
@@ -453,6 +459,49 @@ class AgentProcess:
         self.exit_status = self._agent_status if self._agent_status is not None else status
         await trio.to_thread.run_sync(reap_pids, self._killed + killed)
         self._killed = []
+
+    async def _end_session(self) -> bool:
+        """The usual end, without ``kill_tree``'s three scans of /proc: kill the agent's
+        session at once and wait for its keeper to exit; whether that ended the tree.
+
+        The agent leads a session (``harness.keeper.split``) that only its descendants can be
+        in, so killing it (one ``killpg``) ends the agent and every child that stayed in it.
+        The keeper, a subreaper, exits on its own (status 0) only once it has no child left:
+        nothing of the tree is left then. Anything else (the agent already gone, a process
+        that moved to a session of its own, a keeper that does not exit soon) is left to
+        ``kill_tree``.
+        """
+        popen = self._popen
+        pid = self._agent_pid
+        if (
+            popen is None
+            or pid is None
+            or self._killing
+            or self._agent_status is not None
+            or self._parent_gone
+            or popen.poll() is not None
+        ):
+            return False
+        table = await trio.to_thread.run_sync(proc_table)
+        entry = table.get(pid)
+        if entry is None or entry[1] in "ZXx" or entry[2] != pid:
+            return False
+        decoy = entry[0]
+        others = [other for other in descendants(table, popen.pid) if other not in (pid, decoy)]
+        if any(table[other][2] != pid for other in others):
+            return False  # a process in a group of its own: kill_tree finds and freezes all
+        self._note_strays(table)
+        self._killing = True
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            return False
+        deadline = time.monotonic() + SESSION_END_LIMIT
+        pause = 0.001
+        while popen.poll() is None and time.monotonic() < deadline:
+            await trio.sleep(pause)
+            pause = min(pause * 2, 0.02)
+        return popen.returncode == 0
 
 
 def _last_line(text: str) -> str:
@@ -488,21 +537,31 @@ def proc_table() -> ProcTable:
         if not name.isdigit():
             continue
         try:
-            with open(f"/proc/{name}/stat", "rb") as handle:
-                data = handle.read()
-            fields = data[data.rindex(b")") + 2 :].split()
+            fields = _stat_fields(name)
             table[int(name)] = (int(fields[1]), fields[0].decode(), int(fields[2]), int(fields[19]))
         except (OSError, ValueError, IndexError):
             continue  # gone meanwhile
     return table
 
 
+def _stat_fields(pid: int | str) -> list[bytes]:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first).
+
+    Read with bare ``os`` calls: a run reads this file hundreds of thousands of times, and a
+    buffered file object costs three times as much per read.
+    """
+    fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+    try:
+        data = os.read(fd, 4096)
+    finally:
+        os.close(fd)
+    return data[data.rindex(b")") + 2 :].split()
+
+
 def _start_time(pid: int) -> int | None:
     """When process ``pid`` started (clock ticks since boot), or None if there is none."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            data = handle.read()
-        return int(data[data.rindex(b")") + 2 :].split()[19])
+        return int(_stat_fields(pid)[19])
     except (OSError, ValueError, IndexError):
         return None
 
@@ -539,13 +598,11 @@ def dying(pid: int) -> bool:
     """Whether process ``pid`` is gone or going: exited, exiting, or with a SIGKILL queued
     (a kill is queued at once, but the process ends only when it next runs)."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            data = handle.read()
+        fields = _stat_fields(pid)
         with open(f"/proc/{pid}/status", "rb") as handle:
             status = handle.read()
-    except OSError:
+    except (OSError, ValueError):
         return True
-    fields = data[data.rindex(b")") + 2 :].split()
     if fields[0] in (b"Z", b"X", b"x") or int(fields[6]) & 0x4:  # PF_EXITING
         return True
     kill = 1 << (signal.SIGKILL - 1)
@@ -618,8 +675,13 @@ async def watch(
     return None
 
 
-def kill_tree(*roots: int | psutil.Process) -> list[int]:
+def kill_tree(
+    *roots: int | psutil.Process, inspect: Callable[[ProcTable], None] | None = None
+) -> list[int]:
     """Kill each root and all its descendants; the descendants' pids (to reap).
+
+    ``inspect``, if given, is called with the first scan of the process table, made once
+    the roots are stopped and before anything is killed.
 
     A root given as a ``psutil.Process`` is left alone if it is no longer the process it
     was (its pid reused); an int must be our child or otherwise safe from reuse. Everything
@@ -649,6 +711,9 @@ def kill_tree(*roots: int | psutil.Process) -> list[int]:
     parked = 0  # scans in a row that found every process parked
     for _round in range(10000):
         table = proc_table()
+        if inspect is not None:
+            inspect(table)
+            inspect = None
         children = children_of(table)
         tree: dict[int, None] = {}
         for pid in pids:
