@@ -164,6 +164,14 @@ def test_gh134098_explains_a_decoded_trailing_slash_and_nothing_else():
     assert not matches(
         nul, failed, {"reply": NOT_FOUND, "errors": ["KeyError: x"]}, ["errors", "reply"]
     )
+    # The same when the client closed first, so that only the errors were kept (found by
+    # the million-case soak: 'HEAD \0%2F HTTP/1.1' without its end).
+    closed = Case("http-files", b"HEAD \x00%2F HTTP/1.1", end="close")
+    gone = {"end": "closed", "errors": ["ValueError: embedded null byte"]}
+    assert matches(closed, gone, {"end": "closed", "errors": []}, ["errors"])
+    assert not matches(closed, gone, {"end": "closed", "errors": ["KeyError: x"]}, ["errors"])
+    plain_nul = Case("http-files", b"HEAD \x00/ HTTP/1.1", end="close")
+    assert not matches(plain_nul, gone, {"end": "closed", "errors": []}, ["errors"])
 
 
 def test_gh119452_explains_a_body_read_before_the_script_starts():

@@ -191,6 +191,10 @@ def _trailing_slash_decoded(
         nul = all(e.startswith("ValueError: embedded null") for e in base.get("errors", []))
         if not nul or got.get("errors") or _status(base):
             return False
+        if "reply" not in got and "reply" not in base:
+            # The client closed first, so only the errors were kept (a million-case
+            # soak found 'HEAD \0%2F HTTP/1.1' sent without its end this way).
+            return True
     # The old stdlib redirects a directory (301) or serves a file (200, 304); the fix
     # lists the directory or serves its index (200, 304) and refuses a file (404).
     return _status(base) in ("", "200", "301", "304") and _status(got) in ("200", "304", "404")
