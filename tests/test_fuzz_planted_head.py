@@ -52,6 +52,16 @@ def copies(tmp_path_factory):
     return planted, unchanged
 
 
+def is_shrunk(data: bytes) -> bool:
+    """Whether a request looks shrunk: short lines, except at most one held just over the
+    65536-byte line limit (a 414 or 431 needs it), and no more header lines than the
+    100-header limit (431) needs."""
+    lines = data.split(b"\n")
+    long = [line for line in lines if len(line) > 64]
+    at_limit = all(65536 < len(line) + 1 <= 65536 + 32 for line in long)
+    return len(lines) <= 103 and len(long) <= 1 and at_limit
+
+
 def split_reply(reply: str) -> tuple[str, str]:
     """A recorded reply's header block and what follows it."""
     head, _, body = reply.partition("\r\n\r\n")
@@ -85,15 +95,20 @@ def test_head_error_body_is_found_shrunk_saved_and_replayed(tmp_path, copies, mo
     assert (saved["family"], saved["mode"], saved["verdict"]) == ("http-errors", mode, "differs")
     assert saved["targets"] == {"target": target, "baseline": "stdlib"}
     case = Case.from_json(saved["case"])
-    assert case.data.startswith(b"HEAD ") and len(case.data) <= 40, case.data
+    assert case.data.startswith(b"HEAD ") and is_shrunk(case.data), case.data[:300]
     assert saved["differing_keys"] == ["reply"]
-    base_head, base_body = split_reply(saved["baseline"]["reply"])
-    head, body = split_reply(saved["target"]["reply"])
-    assert head == base_head and base_body == ""
-    status = int(head.split(" ", 2)[1])
-    assert 400 <= status < 600 or status == 301
-    length = int(re.search(r"^Content-Length: (\d+)$", head, re.M).group(1))
-    assert len(body.encode("utf-8")) == length > 0 and "Error response" in body
+    baseline, reply = saved["baseline"]["reply"], saved["target"]["reply"]
+    if baseline == "":
+        # HTTP/0.9: no status line or headers; the stdlib sends nothing for HEAD.
+        assert reply.startswith("<!DOCTYPE HTML>") and "Error response" in reply
+    else:
+        base_head, base_body = split_reply(baseline)
+        head, body = split_reply(reply)
+        assert head == base_head and base_body == ""
+        status = int(head.split(" ", 2)[1])
+        assert 400 <= status < 600 or status == 301
+        length = int(re.search(r"^Content-Length: (\d+)\r?$", head, re.M).group(1))
+        assert len(body.encode("utf-8")) == length > 0 and "Error response" in body
 
     # Replay: in the mode it was found in, the body is shown and the defect is still there.
     replayed = harness("replay", path)
