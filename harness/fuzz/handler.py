@@ -19,9 +19,12 @@ them one at a time. After each case the fuzzer looks for:
 
 Speed: a hypothesis example is a drawn case and a seed; the seed makes ``DERIVED`` more
 cases from the same grammar without hypothesis (drawing an example costs more than
-running a case). The cases run ``CONCURRENT`` at a time; a group that shows anything at
-all (an exception, a dead or late server, more fds, threads or children) is run again one
-case at a time, so that each finding is one case's. Invalid HTTP is judged per reply.
+running a case). An example's cases run together, ``CONCURRENT`` connections at a time
+(a new one as soon as one ends: a case that pauses between its sends holds one slot, not
+the whole group), and the server is checked once, after all of them; an example that
+shows anything at all (an exception, a dead or late server, more fds, threads or
+children) is run again one case at a time on a fresh server, so that each finding is one
+case's. Invalid HTTP is judged per reply.
 
 Each new kind of finding fails the hypothesis example (``harness.fuzz.driver``), so it is
 shrunk to a minimal case, confirmed once more, and saved as a reproducer that ``python -m
@@ -60,8 +63,8 @@ from harness.targets import PROJECT_ROOT, Target, parse_target
 KINDS = ("exception", "crash", "unresponsive", "hang", "fd-leak", "thread-leak", "child-leak")
 KINDS += ("invalid-http",)
 _CONNECTION_LOST = {"BrokenPipeError", "ConnectionResetError", "ConnectionAbortedError"}
-#: Seeded cases per hypothesis example, besides the drawn one; cases run at a time.
-#: (socketserver's listen backlog is 5: more connections at once would wait for SYN
+#: Seeded cases per hypothesis example, besides the drawn one; connections open at a
+#: time. (socketserver's listen backlog is 5: more connections at once would wait for SYN
 #: retries, a second each.)
 DERIVED = 31
 CONCURRENT = 4
@@ -251,7 +254,12 @@ class HandlerFuzzer:
         self.outcome = HandlerOutcome()
         self.transport: Transport = TRANSPORTS[config.transport or "tcp"]
         self.server = FuzzServer(
-            config.target, "stream", self.transport, config.idle, spec=config.spec()
+            config.target,
+            "stream",
+            self.transport,
+            config.idle,
+            spec=config.spec(),
+            concurrency=CONCURRENT,
         )
         self.nursery: trio.Nursery | None = None
         self._base: dict[str, int] = {}
@@ -455,7 +463,11 @@ class HandlerFuzzer:
         shrinking, the case that failed last runs first, alone, when the example still
         has it."""
         group = self.derive(example)
-        groups = [group[i : i + CONCURRENT] for i in range(0, len(group), CONCURRENT)]
+        # The whole example at once: checking the server after every few cases made
+        # waiting for the slowest case of each few (a pause of 10 ms per send) the limit.
+        # The cases that pause longest start first, so that none of them is left to run
+        # alone at the end.
+        groups = [sorted(group, key=lambda case: -case.pause * (len(case.pieces()) - 1))]
         if failing is not None and failing.detail[0] in group:
             groups.insert(0, [failing.detail[0]])
         found = None

@@ -101,7 +101,8 @@ class FuzzServer:
     """One target's server process, serving fuzz cases for a whole run.
 
     ``spec`` replaces the family's server (the handler fuzzer runs a user's server, which
-    keeps no per-connection records).
+    keeps no per-connection records); ``concurrency`` is how many of a run's cases are
+    under way at a time (a case that stays open is not counted).
     """
 
     def __init__(
@@ -111,6 +112,7 @@ class FuzzServer:
         transport: Transport,
         idle: float = 0.5,
         spec: ServerSpec | None = None,
+        concurrency: int = 32,
     ) -> None:
         self.target = target
         self.family = family
@@ -128,7 +130,7 @@ class FuzzServer:
         self._nursery: trio.Nursery | None = None
         self._serving = True
         self._calls = 0
-        self._limiter = trio.CapacityLimiter(32)
+        self._limiter = trio.CapacityLimiter(concurrency)
         self._datagram_bytes = ByteBudget(DATAGRAM_BYTES_IN_FLIGHT)
         self._pending = 0
         self._generation = 0
