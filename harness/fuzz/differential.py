@@ -495,7 +495,8 @@ class Fuzzer:
         (_, base, got), *_ = await self.compare_cases([case])
         reruns = [self._pair(base, got)]
         alone_keys = self._unexplained(case, base, got)
-        if alone_keys:
+        # A server that stopped answering would make every candidate wait its timeout.
+        if alone_keys and all(side.status == "completed" for side in reruns[0]):
             wanted = signature(alone_keys, base, got)
             self._shown.clear()
             seconds = max(1.0, self.config.shrink_seconds - spent)
