@@ -297,14 +297,15 @@ def derive_iter(template: Template) -> Iterator[Case]:
     out = expand(template.base)
     if template.batch:
         out = [batch_form(c) for c in out]
-    seen: set[Case] = set()
+    # Hashes, not cases: a template's thousand datagram cases would hold 45 MB.
+    seen: set[int] = set()
     for case in out:
-        if case not in seen:
-            seen.add(case)
+        if hash(case) not in seen:
+            seen.add(hash(case))
             yield case
     stream = _stream(template)
     for index in range(min(template.count, MAX_DERIVED)):
         case = _seeded(template, stream, index)
-        if case not in seen:
-            seen.add(case)
+        if hash(case) not in seen:
+            seen.add(hash(case))
             yield case

@@ -165,6 +165,10 @@ ROUND_EXAMPLES = 100
 MEMO_CASES = 10_000
 CLEAN_TEMPLATES = 2_000
 MEMO_BYTES = 16 << 20
+#: Payload bytes per chunk at most (see ``Fuzzer.find_difference``).
+CHUNK_BYTES = 2 << 20
+#: Open cases met among a template's cases run this many at a time.
+OPEN_GROUP = 64
 
 
 def _size(case: Case) -> int:
@@ -265,9 +269,14 @@ class Fuzzer:
 
         ``opened``: cases that stay open (each waits ``idle`` seconds); they run all at
         once, first, beside the chunks (not counted in flight), and are compared last.
+        Open cases met in ``cases`` run likewise, ``OPEN_GROUP`` at a time.
+
+        A chunk is also cut at ``CHUNK_BYTES`` of payload, and only the hashes of the
+        cases run are kept (to skip one derived twice): a datagram case carries up to
+        four 64 KiB datagrams, and a template's thousand of them held 45 MB.
         """
         chunk = self.config.chunk or 64
-        seen: set[Case] = set()
+        seen: set[int] = set()
         source = iter(cases)
         found: list[Any] = []
         # Two chunks are in flight at a time, so that each server already has the next
@@ -286,40 +295,56 @@ class Fuzzer:
                 done.set()
 
         opened = [c for c in opened or () if c not in self._memo]
-        seen.update(opened)
-        open_run: tuple[trio.Event, list[Any]] = (trio.Event(), [])
+        seen.update(map(hash, opened))
+        open_runs: list[tuple[list[Case], trio.Event, list[Any]]] = []
+
+        def start_open(nursery: trio.Nursery, part: list[Case]) -> None:
+            run: tuple[list[Case], trio.Event, list[Any]] = (part, trio.Event(), [])
+            nursery.start_soon(run_part, *run, False)
+            open_runs.append(run)
 
         async def produce(nursery: trio.Nursery) -> None:
             # A chunk, once started, runs to its end (a cancelled one would leave records
             # of half-run connections in the servers): stopping means starting no more.
             async with send:
                 if opened:
-                    nursery.start_soon(run_part, opened, *open_run, False)
+                    start_open(nursery, opened)
+                waiting: list[Case] = []  # open cases met in ``cases``, not started yet
                 more = True
                 while more and not (found and stop) and not self._out_of_cases():
                     part: list[Case] = []
-                    while len(part) < chunk:
+                    size = 0
+                    while len(part) < chunk and size < CHUNK_BYTES:
                         case = next(source, None)
                         if case is None:
                             more = False
                             break
-                        if case in seen:
+                        key = hash(case)
+                        if key in seen:
                             continue
-                        seen.add(case)
+                        seen.add(key)
                         known = self._memo.get(case, _UNSEEN)
                         if known is not _UNSEEN:
                             # The result travels with the message: the memo may be
                             # cleared before the consumer gets to it.
                             await send.send(([case], None, [known]))
+                        elif case.end == "open":
+                            waiting.append(case)
+                            if len(waiting) >= OPEN_GROUP:
+                                start_open(nursery, waiting)
+                                waiting = []
                         else:
                             part.append(case)
+                            size += _size(case)
                     if part:
                         await in_flight.acquire()
                         done, slot = trio.Event(), []
                         nursery.start_soon(run_part, part, done, slot)
                         await send.send((part, done, slot))
-                if opened:
-                    await send.send((opened, *open_run))
+                if waiting and not (found and stop) and not self._out_of_cases():
+                    start_open(nursery, waiting)
+                for run in open_runs:
+                    await send.send(run)
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(produce, nursery)
@@ -400,7 +425,9 @@ class Fuzzer:
         case that failed last is tried first (a step that keeps it costs one case)."""
         cases: Iterable[Case] = derive_iter(template)
         opened: list[Case] = []
-        if template.allow_open or failing is not None:
+        if failing is not None:
+            # Whether the case that failed is one of this template's: all of them listed
+            # (while shrinking only; otherwise ``find_difference`` takes them one by one).
             listed = derive(template)
             # Open cases are few, and must start first.
             opened = [c for c in listed if c.end == "open"]
