@@ -1,9 +1,9 @@
 """Memory of long fuzz campaigns: the harness process's RSS over a run of each fuzzer.
 
 Run by hand: ``python benchmarks/bench_fuzz_memory.py [--minutes M] [--every S]
-[--fuzzer differential|handler]... [--family F]``. Each fuzzer runs as the command a user
+[--fuzzer differential|handler]... [--family F] [--batch]``. Each fuzzer runs as the command a user
 runs (``python -m harness fuzz ...``, reference against the stdlib for the differential
-fuzzer; ``--handler`` over the line echo handler ``LineEcho`` in a
+fuzzer, in batch mode with ``--batch``; ``--handler`` over the line echo handler ``LineEcho`` in a
 ``ThreadingTCPServer`` for the handler fuzzer) for ``--minutes`` (default 10); every
 ``--every`` seconds (default 30) the RSS of that process and the cases so far (from its
 ``progress.json``) are sampled. Printed per fuzzer: the curve, one point per sample; the
@@ -34,13 +34,15 @@ HANDLER_GOAL = 500
 LINE_HANDLER = "scenarios.handlers.fuzz_handlers:LineEcho"
 
 
-def command(fuzzer: str, family: str, seconds: float, report_dir: str) -> list[str]:
+def command(
+    fuzzer: str, family: str, seconds: float, report_dir: str, batch: bool = False
+) -> list[str]:
     """The ``fuzz`` command line of one fuzzer."""
     base = [sys.executable, "-m", "harness", "fuzz", "--duration", f"{seconds:g}", "--quiet"]
     base += ["--report-dir", report_dir]
     if fuzzer == "handler":
         return [*base, "--handler", LINE_HANDLER, "--server", "ThreadingTCPServer"]
-    return [*base, "--family", family]
+    return [*base, "--family", family, *(["--batch"] if batch else [])]
 
 
 def _cases(report_dir: str) -> int | None:
@@ -50,12 +52,14 @@ def _cases(report_dir: str) -> int | None:
         return None
 
 
-def sample_run(fuzzer: str, family: str, minutes: float, every: float) -> dict[str, object]:
+def sample_run(
+    fuzzer: str, family: str, minutes: float, every: float, batch: bool = False
+) -> dict[str, object]:
     """Run one fuzzer for ``minutes``; its curve of ``(seconds, rss, cases)`` and totals."""
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.Popen(
-            command(fuzzer, family, minutes * 60, tmp),
+            command(fuzzer, family, minutes * 60, tmp, batch),
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -133,12 +137,17 @@ def main() -> None:
         "--fuzzer", action="append", choices=("differential", "handler"), default=None
     )
     parser.add_argument("--family", default="http", help="the differential fuzzer's family")
+    parser.add_argument(
+        "--batch", action="store_true", help="the differential fuzzer in batch mode"
+    )
     args = parser.parse_args()
     # SIGTERM as Ctrl-C: the run being sampled is stopped (cleanly) on the way out.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     ok = True
     for fuzzer in args.fuzzer or ["differential", "handler"]:
-        ok = report(fuzzer, sample_run(fuzzer, args.family, args.minutes, args.every)) and ok
+        result = sample_run(fuzzer, args.family, args.minutes, args.every, args.batch)
+        name = f"{fuzzer} --family {args.family}" + (" --batch" if args.batch else "")
+        ok = report(fuzzer if fuzzer == "handler" else name, result) and ok
     sys.exit(0 if ok else 1)
 
 

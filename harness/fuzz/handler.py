@@ -63,11 +63,14 @@ from harness.targets import PROJECT_ROOT, Target, parse_target
 KINDS = ("exception", "crash", "unresponsive", "hang", "fd-leak", "thread-leak", "child-leak")
 KINDS += ("invalid-http",)
 _CONNECTION_LOST = {"BrokenPipeError", "ConnectionResetError", "ConnectionAbortedError"}
-#: Seeded cases per hypothesis example, besides the drawn one; connections open at a
-#: time. (socketserver's listen backlog is 5: more connections at once would wait for SYN
-#: retries, a second each.)
+#: Seeded cases per hypothesis example, besides the drawn one; cases under way at a time;
+#: connections the server has not accepted yet, at most (socketserver's listen backlog is
+#: 5: a connection past a full queue waits for SYN retries, a second each; and a client
+#: that closed at once leaves its connection queued, so this is counted by the server's
+#: ``verify_request`` events, not by the clients).
 DERIVED = 31
-CONCURRENT = 4
+CONCURRENT = 16
+UNACCEPTED = 4
 _H11_METHODS = {b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH"}
 
 
@@ -267,6 +270,7 @@ class HandlerFuzzer:
         self._started = 0.0
         self._last_progress = 0.0
         self._expected = self._seen_done = self._scan_index = 0
+        self._connects = self._accepted = 0
         self._family = "stream"
         self.driver: Driver | None = None
         if config.previous:
@@ -281,6 +285,8 @@ class HandlerFuzzer:
             await self.server.restart()
         self.outcome.python = self.server.python
         self._expected = self._seen_done = self._scan_index = 0
+        self._connects = self._accepted = 0
+        self.server.before_connect = self._accept_gate
         self._base = await self._settled(None)
         if not self._first:
             self._first = dict(self._base)
@@ -317,9 +323,25 @@ class HandlerFuzzer:
             return
         events = agent.events
         while self._scan_index < len(events):
-            if events[self._scan_index].get("ev") == "shutdown_request":
+            name = events[self._scan_index].get("ev")
+            if name == "shutdown_request":
                 self._seen_done += 1
+            elif name == "verify_request":
+                self._accepted += 1
             self._scan_index += 1
+
+    async def _accept_gate(self) -> None:
+        """Wait (up to ``hang_after``) until fewer than ``UNACCEPTED`` connections wait for
+        the server to accept them; then count one more."""
+        agent = self.server.agent
+        deadline = time.monotonic() + self.config.hang_after
+        while agent is not None:
+            self._scan()
+            left = deadline - time.monotonic()
+            if self._connects - self._accepted < UNACCEPTED or left <= 0 or not agent.alive():
+                break
+            await agent.wait_for(lambda e: True, left, len(agent.events))
+        self._connects += 1
 
     async def _wait_done(self, agent: Any) -> bool:
         deadline = time.monotonic() + self.config.hang_after

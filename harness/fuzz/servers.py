@@ -34,6 +34,7 @@ import re
 import socket
 import struct
 from builtins import BaseExceptionGroup  # Python 3.11+, as the harness is
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,8 @@ class FuzzServer:
         self._serving = True
         self._calls = 0
         self._limiter = trio.CapacityLimiter(concurrency)
+        #: Awaited before each stream connection (the handler fuzzer's accept gate).
+        self.before_connect: Callable[[], Awaitable[None]] | None = None
         self._datagram_bytes = ByteBudget(DATAGRAM_BYTES_IN_FLIGHT)
         self._pending = 0
         self._generation = 0
@@ -377,6 +380,8 @@ class FuzzServer:
                 # Each piece goes out when it is sent (Nagle would hold a small piece
                 # back until the last one is acknowledged, gluing pieces together).
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.before_connect is not None:
+                await self.before_connect()
             try:
                 sock.connect(self.address)
             except BlockingIOError:
