@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -86,7 +87,13 @@ def sample_run(
                 proc.terminate()
             proc.wait(timeout=60)
         final = json.loads((Path(tmp) / "progress.json").read_text())
+        kept = None
+        if proc.returncode not in (0, None):
+            # Something was found (or went wrong): the report and reproducers are kept.
+            kept = tempfile.mkdtemp(prefix="bench-fuzz-memory-")
+            shutil.copytree(tmp, kept, dirs_exist_ok=True)
     return {
+        "kept": kept,
         "curve": curve,
         "final": final,
         "load": load,
@@ -102,6 +109,8 @@ def report(fuzzer: str, result: dict[str, object]) -> bool:
     final = result["final"]
     assert isinstance(curve, list) and isinstance(final, dict)
     print(f"\n== {fuzzer} (load average at start {result['load']:.1f}, exit {result['status']})")
+    if result["kept"]:
+        print(f"(the run's report directory is kept in {result['kept']})")
     print(f"{'seconds':>8} {'RSS MB':>8} {'cases':>10}")
     for seconds, rss, cases in curve:
         print(f"{seconds:8.0f} {rss / 2**20:8.1f} {cases if cases is not None else '-':>10}")
