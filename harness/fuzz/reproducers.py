@@ -40,9 +40,12 @@ def save(
     verdict: str,
     detail: dict[str, Any],
 ) -> Path:
-    """Write a reproducer file and return its path."""
+    """Write a reproducer file and return its path (``<family>-<case key>.json``, with
+    ``-batch`` before the suffix for a case found in batch mode: the same case found both
+    ways is two findings, and the second must not overwrite the first)."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{case.family}-{case.key()}.json"
+    suffix = "-batch" if mode == "batch" else ""
+    path = directory / f"{case.family}-{case.key()}{suffix}.json"
     data = {
         "kind": kind,
         "family": case.family,
