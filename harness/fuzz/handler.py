@@ -354,8 +354,9 @@ class HandlerFuzzer:
                 return False
             await agent.wait_for(lambda e: True, left, len(agent.events))
 
-    async def detect(self, case: Case) -> tuple[str, str] | None:
-        """Run one case; ``(kind, detail)`` of what went wrong, or None."""
+    async def _prepare(self, cases: list[Case]) -> tuple[Any, int]:
+        """Before running ``cases``: the server's agent (started if it is not running), its
+        events read so far and trimmed; and where the events of this run will begin."""
         server = self.server
         if server.agent is None or not server.agent.alive():
             await self.start()
@@ -365,8 +366,15 @@ class HandlerFuzzer:
         if len(agent.events) > 5000:
             del agent.events[:]
             self._scan_index = 0
-        start = len(agent.events)
-        self._expected += len(case.datagrams) if case.family == "datagram" else 1
+        self._expected += sum(
+            len(case.datagrams) if case.family == "datagram" else 1 for case in cases
+        )
+        return agent, len(agent.events)
+
+    async def detect(self, case: Case) -> tuple[str, str] | None:
+        """Run one case; ``(kind, detail)`` of what went wrong, or None."""
+        server = self.server
+        agent, start = await self._prepare([case])
         result = (await server.run([case]))[0]
         self.outcome.cases += 1
         state = result.get("server", {})
@@ -433,18 +441,7 @@ class HandlerFuzzer:
             found = await self.detect(group[0])
             return (group[0], found) if found else None
         server = self.server
-        if server.agent is None or not server.agent.alive():
-            await self.start()
-        agent = server.agent
-        assert agent is not None
-        self._scan()
-        if len(agent.events) > 5000:
-            del agent.events[:]
-            self._scan_index = 0
-        start = len(agent.events)
-        self._expected += sum(
-            len(case.datagrams) if case.family == "datagram" else 1 for case in group
-        )
+        agent, start = await self._prepare(group)
         results = await server.run(group)
         self.outcome.cases += len(group)
         suspect = server.agent is not agent or not await self._wait_done(agent)
