@@ -464,8 +464,9 @@ class AgentProcess:
         """The usual end, without ``kill_tree``'s three scans of /proc: kill the agent's
         session at once and wait for its keeper to exit; whether that ended the tree.
 
-        The agent leads a session (``harness.keeper.split``) that only its descendants can be
-        in, so killing it (one ``killpg``) ends the agent and every child that stayed in it.
+        The agent leads a session and its process group (``harness.keeper.split``), which only
+        its descendants can be in, so one ``killpg`` ends the agent and every process that
+        stayed in its group; a descendant in another group sends the end to ``kill_tree``.
         The keeper, a subreaper, exits on its own (status 0) only once it has no child left:
         nothing of the tree is left then. Anything else (the agent already gone, a process
         that moved to a session of its own, a keeper that does not exit soon) is left to

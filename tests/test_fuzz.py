@@ -12,22 +12,13 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+from harness_cli import harness
 
 from harness.fuzz import Case
 from harness.fuzz.handler import HandlerFuzzConfig, implied_transport, invalid_http
 
 ROOT = Path(__file__).resolve().parent.parent
 STDLIB_HTTP_SERVER = Path(sysconfig.get_paths()["stdlib"]) / "http" / "server.py"
-
-
-def harness(*args, timeout=150):
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 # --- the servers' side ---------------------------------------------------------------------

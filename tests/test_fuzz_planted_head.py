@@ -11,11 +11,10 @@ show it, so the finding is the planted change's and not the copy's loading.
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from harness_cli import harness
 from stdlib_copies import stdlib_source
 
 from harness.fuzz import Case
@@ -25,17 +24,6 @@ ROOT = Path(__file__).resolve().parent.parent
 #: ``send_error``'s guard that keeps the page out of a HEAD reply, and the planted change.
 GUARD = "if self.command != 'HEAD' and body:"
 PLANTED = "if body:"
-
-
-def harness(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run ``python -m harness ARGS`` from the repository, as a user would."""
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture(scope="module")
