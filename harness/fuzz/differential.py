@@ -160,13 +160,13 @@ class FuzzOutcome:
 ROUND_EXAMPLES = 100
 
 #: Cases whose verdicts are remembered (a case drawn again is not run again), and templates
-#: known clean (their hashes: a datagram template's base carries up to 256 KiB, and
-#: holding them grew the harness by 20 MB over its first minutes); each table is emptied
-#: when it grows past its bound (a count, or bytes of cases: a stream or limit case
-#: carries 64 KiB and more), to keep memory flat.
-MEMO_CASES = 10_000
+#: known clean. Both tables hold hashes, not cases or templates: a datagram template's base
+#: carries up to 256 KiB and a stream case 64 KiB and more, and holding them (the memo
+#: emptied at 16 MB of cases) grew the harness by 10 to 20 MB over its first minutes, as
+#: the allocator kept what each fill-and-empty cycle had spread. Each table is emptied when
+#: it grows past its count, to keep memory flat (an entry is a few hundred bytes).
+MEMO_CASES = 20_000
 CLEAN_TEMPLATES = 2_000
-MEMO_BYTES = 16 << 20
 #: Payload bytes per chunk at most (see ``Fuzzer.find_difference``).
 CHUNK_BYTES = 2 << 20
 #: Open cases met among a template's cases run this many at a time.
@@ -219,10 +219,11 @@ class Fuzzer:
         if config.previous:
             self.outcome.cases = int(config.previous.get("cases", 0))
             self.outcome.examples = int(config.previous.get("examples", 0))
-        self._memo: dict[Case, Any] = {}
+        #: A case's verdict by the case's hash (two cases of one hash among the
+        #: ``MEMO_CASES`` kept: about one chance in 10**15 per lookup).
+        self._memo: dict[int, Any] = {}
         #: Templates whose every case ran and showed no new difference.
         self._clean: set[int] = set()
-        self._memo_bytes = 0
         self._in_flight = 0
         self._last_progress = 0.0
         self._started = 0.0
@@ -296,7 +297,7 @@ class Fuzzer:
                     in_flight.release()
                 done.set()
 
-        opened = [c for c in opened or () if c not in self._memo]
+        opened = [c for c in opened or () if hash(c) not in self._memo]
         seen.update(map(hash, opened))
         open_runs: list[tuple[list[Case], trio.Event, list[Any]]] = []
 
@@ -325,7 +326,7 @@ class Fuzzer:
                         if key in seen:
                             continue
                         seen.add(key)
-                        known = self._memo.get(case, _UNSEEN)
+                        known = self._memo.get(key, _UNSEEN)
                         if known is not _UNSEEN:
                             # The result travels with the message: the memo may be
                             # cleared before the consumer gets to it.
@@ -367,12 +368,9 @@ class Fuzzer:
         return found[0] if found else None
 
     def _remember(self, cases: list[Case], results: list[Any]) -> None:
-        size = sum(_size(case) for case in cases)
-        if len(self._memo) > MEMO_CASES or self._memo_bytes + size > MEMO_BYTES:
+        if len(self._memo) > MEMO_CASES:
             self._memo.clear()
-            self._memo_bytes = 0
-        self._memo.update(zip(cases, results))
-        self._memo_bytes += size
+        self._memo.update(zip(map(hash, cases), results))
 
     def _decide(self, case: Case, first: Pair, reruns: list[Pair] | None = None) -> Decision:
         """The verdict on a case's difference (``harness.compare.decide``): the known
