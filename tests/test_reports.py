@@ -454,6 +454,15 @@ def test_the_summary_groups_first_then_lists_every_result_with_its_reproducer():
     assert "report: r/report.json" in text
 
 
+def test_a_result_without_a_reproducer_prints_no_empty_command():
+    rows = [Row("fuzz/http-parser/abc", "cp313", "explained", reason="gh-1: known")]
+    out = io.StringIO()
+    terminal.summary(build(rows), {"json": Path("r/report.json")}, out, colour=False)
+    text = out.getvalue()
+    assert "fuzz/http-parser/abc" in text
+    assert "$ \n" not in text and not text.rstrip().endswith("$")
+
+
 def test_progress_is_one_live_line_on_a_terminal_and_plain_lines_elsewhere():
     class Scenario:
         id = "a/b/c"

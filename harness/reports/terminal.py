@@ -201,7 +201,8 @@ def summary(
                 f"{_where(r, grid):<{wide}}  {_clip(reason, 90)}",
                 file=out,
             )
-            print(f"  {'':<10} $ {r['reproducer']}", file=out)
+            if r.get("reproducer"):  # an explained fuzz case has none saved
+                print(f"  {'':<10} $ {r['reproducer']}", file=out)
         if any(r.get("expected") for r in notable):
             print("  (* expected by --expect)", file=out)
     expectations = report.get("expectations") or {}
