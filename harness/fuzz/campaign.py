@@ -5,6 +5,8 @@ Both fuzzers run ``Campaign.watch`` beside their driver. It
 - rewrites ``REPORT_DIR/progress.json`` every ``PROGRESS_EVERY`` seconds, atomically (a
   temporary file in the same directory, then ``os.replace``), so another process or a CI
   step can read it at any time and never sees half a file;
+- hands the memory the process freed back to the system (``release_free_memory``) before
+  each write, so that the RSS it reports is what the campaign holds;
 - turns SIGTERM and SIGINT into ``Driver.stop()``: the example running ends, the driver
   returns, the fuzzer stops its servers and the command writes its report, reproducers
   and example database as after any other end. The exit status is then the one the
@@ -47,6 +49,33 @@ def rss_bytes() -> int:
         import psutil
 
         return int(psutil.Process().memory_info().rss)
+
+
+_malloc_trim: Callable[[int], int] | None = None
+
+
+def release_free_memory() -> None:
+    """Give the C allocator's free memory back to the system (glibc's ``malloc_trim``;
+    nothing elsewhere).
+
+    A fuzz campaign allocates and frees cases and observations of up to hundreds of KiB
+    all the time: glibc keeps what is freed in its heaps, spread between pages still in
+    use, and the RSS of a ``--family http`` run grew by 10 MB between its first and
+    fourth minute (to 75 MB) while its live objects did not (tracemalloc); trimmed every
+    30 s it stayed at 62-67 MB. Trimming costs a few milliseconds.
+    """
+    global _malloc_trim
+    if _malloc_trim is None:
+        _malloc_trim = lambda pad: 0  # noqa: E731 (no glibc: nothing to do)
+        try:
+            import ctypes
+            import ctypes.util
+
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            _malloc_trim = libc.malloc_trim
+        except (OSError, AttributeError):
+            pass
+    _malloc_trim(0)
 
 
 def write_atomically(path: Path, data: dict[str, Any]) -> None:
@@ -144,6 +173,7 @@ class Campaign:
 
     def write(self, state: str = "running") -> dict[str, Any]:
         """Rewrite ``progress.json`` now; what it says."""
+        release_free_memory()
         data = self.progress(state)
         write_atomically(self.path, data)
         return data
