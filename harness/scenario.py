@@ -427,8 +427,9 @@ class Run:
         if self.agent.alive():
             await self.outcome(self.agent.command("quiesce"), timeout=5.0)
         readings = []
-        for _ in range(3):
-            readings.append(self.agent.sample())
+        for last in (False, False, True):
+            # Children and zombies are taken from the last reading only.
+            readings.append(self.agent.sample(tree=last))
             await trio.sleep(0.003)
         now = dict(readings[-1])
         now["threads"] = min(r["threads"] for r in readings)
@@ -459,7 +460,7 @@ class Run:
 
     def mark_base(self) -> None:
         """Take the reference sample that later samples are relative to."""
-        self._base_sample = self.agent.sample()
+        self._base_sample = self.agent.sample(tree=False)  # threads and fds are relative
 
     def alive(self) -> bool:
         """Whether the server process still runs."""

@@ -98,7 +98,7 @@ class FakeAgent:
         self._inbox.send_nowait({"op": op, "id": cid, **fields})
         return cid
 
-    def sample(self) -> dict[str, int]:
+    def sample(self, tree: bool = True) -> dict[str, int]:
         return {"alive": 1, "threads": 1, "fds": 4, "children": 0, "zombies": 0}
 
     def alive(self) -> bool:
