@@ -160,11 +160,12 @@ class FuzzOutcome:
 ROUND_EXAMPLES = 100
 
 #: Cases whose verdicts are remembered (a case drawn again is not run again), and templates
-#: known clean. Both tables hold hashes, not cases or templates: a datagram template's base
-#: carries up to 256 KiB and a stream case 64 KiB and more, and holding them (the memo
-#: emptied at 16 MB of cases) grew the harness by 10 to 20 MB over its first minutes, as
-#: the allocator kept what each fill-and-empty cycle had spread. Each table is emptied when
-#: it grows past its count, to keep memory flat (an entry is a few hundred bytes).
+#: known clean. Both tables hold hashes, not cases or templates, and the memo keeps the
+#: observations of new differences only (one explained is noted once): a datagram
+#: template's base carries up to 256 KiB, a stream case 64 KiB and more, and the
+#: observations of explained cases 1 to 2 KB each; holding them grew the harness by 10 to
+#: 20 MB over its first minutes. Each table is emptied when it grows past its count (an
+#: entry is about 100 bytes).
 MEMO_CASES = 20_000
 CLEAN_TEMPLATES = 2_000
 #: Payload bytes per chunk at most (see ``Fuzzer.find_difference``).
@@ -360,10 +361,16 @@ class Fuzzer:
                         if len(slot) != 2:
                             continue  # the run failed; its error ends the nursery
                         results = [judge(*row) for row in zip(part, *slot)]
-                        self._remember(part, results)
-                    for case, result in zip(part, results):
-                        if result is not None and self._note(case, *result):
-                            found.append((case, *result))
+                    new = [
+                        result is not None and self._note(case, *result)
+                        for case, result in zip(part, results)
+                    ]
+                    if done is not None:
+                        # Only a new difference's observations are worth keeping: one
+                        # explained or known is already noted (and observations of every
+                        # explained case held 10 MB and more).
+                        self._remember(part, [r if n else None for r, n in zip(results, new)])
+                    found.extend((case, *r) for case, r, n in zip(part, results, new) if n)
             self._progress()
         return found[0] if found else None
 
