@@ -143,6 +143,7 @@ class AgentProcess:
         self._agent_pid: int | None = None
         self._agent_status: int | None = None  # reported by its parent when it exited
         self._parent_gone = False  # the decoy parent ended before the agent did
+        self._decoy: int | None = None  # its pid, once the end of the session has read it
         self._killing = False  # the harness is killing the tree: what ends is its doing
         self._killed: list[int] = []  # killed by the watch, to be reaped by stop()
 
@@ -414,7 +415,7 @@ class AgentProcess:
         keeper = self._popen.pid
         if self._agent_pid is None:
             return  # it never said its pid: its parent cannot be told from a stray
-        parent = table[self._agent_pid][0] if self._agent_pid in table else None
+        parent = table[self._agent_pid][0] if self._agent_pid in table else self._decoy
         strays = [
             pid
             for pid, (ppid, state, *_rest) in table.items()
@@ -449,9 +450,12 @@ class AgentProcess:
                 while self.alive():
                     await trio.sleep(0.005)
         killed: list[int] = []
+        killed_already = self._killing  # by the watch (a fork bomb...): no strays to note
         if not await self._end_session():
             look = None
-            if not self._killing and popen.poll() is None:
+            if not killed_already and popen.poll() is None:
+                # Also after a killed session whose keeper did not exit: what it still
+                # waits for is outside the session (a daemon the census had not seen yet).
                 look = self._note_strays
             self._killing = True
             killed = await trio.to_thread.run_sync(
@@ -478,9 +482,16 @@ class AgentProcess:
         its descendants can be in, so one ``killpg`` ends the agent and every process that
         stayed in its group; a descendant in another group sends the end to ``kill_tree``.
         The keeper, a subreaper, exits on its own (status 0) only once it has no child left:
-        nothing of the tree is left then. Anything else (the agent already gone, a process
-        that moved to a session of its own, a keeper that does not exit soon) is left to
-        ``kill_tree``.
+        nothing of the tree is left then, whatever the harness saw of it before. Anything
+        else (the agent already gone, a process that moved to a session of its own, a
+        keeper that does not exit soon) is left to ``kill_tree``.
+
+        What is in the tree is read from the census the watch shares (at most
+        ``WATCH_INTERVAL`` old: a scan of its own cost every agent 2 ms); only a stray seen
+        there (an orphan of the target's, re-parented to the keeper) calls for a scan of
+        its own, to note the strays that still run. A process the target starts in its
+        last ``WATCH_INTERVAL`` is killed all the same, by the session or by ``kill_tree``,
+        but is not noted as a stray.
         """
         popen = self._popen
         pid = self._agent_pid
@@ -493,15 +504,21 @@ class AgentProcess:
             or popen.poll() is not None
         ):
             return False
-        table = await trio.to_thread.run_sync(proc_table)
-        entry = table.get(pid)
-        if entry is None or entry[1] in "ZXx" or entry[2] != pid:
+        try:
+            fields = _stat_fields(pid)
+        except (OSError, ValueError, IndexError):
             return False
-        decoy = entry[0]
-        others = [other for other in descendants(table, popen.pid) if other not in (pid, decoy)]
+        if fields[0] in (b"Z", b"X", b"x") or int(fields[2]) != pid:
+            return False  # gone, or no longer the leader of its group
+        decoy = self._decoy = int(fields[1])
+        table, children = _census.take()
+        others = [
+            other for other in descendants(table, popen.pid, children) if other not in (pid, decoy)
+        ]
         if any(table[other][2] != pid for other in others):
             return False  # a process in a group of its own: kill_tree finds and freezes all
-        self._note_strays(table)
+        if any(table[other][0] == popen.pid for other in others):
+            self._note_strays(await trio.to_thread.run_sync(proc_table))
         self._killing = True
         try:
             os.killpg(pid, signal.SIGKILL)
