@@ -56,6 +56,7 @@ import traceback
 from typing import Any, Dict, List, Optional, Tuple
 
 from harness.keeper import send_report_fd, set_subreaper, split
+from harness.precompiled import precompile
 
 #: Modules the agents of most scenarios import after the target's: importing them once here
 #: saves each agent the time. Stdlib modules (and the handlers' package, which imports no
@@ -181,6 +182,9 @@ def _start(sock: socket.socket, modules: Dict[str, str]) -> Dict[str, Any]:
             importlib.import_module(name)
         except Exception:
             pass  # an agent that needs it meets the same error when it imports it
+    if "scenarios.handlers" in sys.modules:
+        # Compiled, not imported: an agent imports its handler after the target's modules.
+        precompile("scenarios.handlers")
     if _parent_killed(parent):
         return {"failed": "the target's import killed its parent process (the server's keeper)"}
     changes = _compare(before, _process_state())

@@ -320,3 +320,49 @@ def test_no_fork_server_means_every_agent_is_spawned():
     results = trio.run(engine.run, select(["socketserver/smoke/*"])[:1])
     assert engine.pool is None and results
     assert leftovers() == {"live": [], "zombies": []}
+
+
+def test_a_forked_agent_runs_its_handler_module_from_code_compiled_by_its_fork_server():
+    look = (
+        "import sys; m = sys.modules['scenarios.handlers.stream']; "
+        "result = [type(m.__spec__.loader).__name__, m.Echo.__module__]"
+    )
+
+    async def main():
+        async with ForkServerPool() as pool:
+            forked = await run_agent(pool, REFERENCE, [look])
+        spawned = await run_agent(None, REFERENCE, [look])
+        return forked, spawned
+
+    forked, spawned = trio.run(main)
+    assert forked.forked and not spawned.forked
+    assert forked.values == [["PrecompiledLoader", "scenarios.handlers.stream"]]
+    assert spawned.values == [["SourceFileLoader", "scenarios.handlers.stream"]]
+
+
+def test_a_module_changed_since_it_was_precompiled_is_compiled_afresh(tmp_path, monkeypatch):
+    from harness import precompiled
+
+    package = tmp_path / "precompiled_probe"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "same.py").write_text("VALUE = 'compiled ahead'\n")
+    (package / "edited.py").write_text("VALUE = 'compiled ahead'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
+    monkeypatch.setattr(precompiled, "_compiled", {})
+    monkeypatch.setattr(precompiled, "_packages", ())
+    import precompiled_probe
+
+    try:
+        assert precompiled.precompile("precompiled_probe") == 2
+        (package / "edited.py").write_text("VALUE = 'edited since, and longer'\n")
+        from precompiled_probe import edited, same
+
+        assert same.VALUE == "compiled ahead"
+        assert type(same.__spec__.loader).__name__ == "PrecompiledLoader"
+        assert edited.VALUE == "edited since, and longer"
+    finally:
+        for name in [n for n in sys.modules if n.startswith("precompiled_probe")]:
+            del sys.modules[name]
+        del precompiled_probe
