@@ -17,6 +17,7 @@ process is ended, and ``run`` returns what finished, with ``interrupted`` set.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import shutil
 import signal
@@ -162,7 +163,10 @@ async def observe(
             observation["status"] = status
         observation, spellings = _canonical(observation)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        # Off the event loop: on a busy file system the removal of a served tree takes
+        # milliseconds, which would hold up every other scenario's clients and events.
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(functools.partial(shutil.rmtree, workdir, True))
     return Observed(
         observation,
         list(violations),
