@@ -130,6 +130,8 @@ class AgentProcess:
         self.pool = pool
         self.forked = False
         self.events: list[Event] = []
+        self._dropped = 0  # events dropped from the front of ``events``, ever
+        self._cursors: dict[object, list[int]] = {}  # where each wait under way has looked
         #: what the harness saw the agent do to its process tree or had to do about it
         #: (a fork bomb killed, its parent killed, daemons left...): faults of the target
         self.incidents: list[str] = []
@@ -307,17 +309,37 @@ class AgentProcess:
     ) -> Event | None:
         """``wait_for``; with ``agent_only`` (an event only the agent itself can send) it
         also gives up once the agent has ended, though its children may hold the pipe."""
-        with trio.move_on_after(timeout):
-            index = start
-            while True:
-                while index < len(self.events):
-                    if predicate(self.events[index]):
-                        return self.events[index]
-                    index += 1
-                if self._events_closed or (agent_only and not self.alive()):
-                    return None
-                await self._changed.wait()
+        # Where this wait has looked up to, counted from the first event ever received
+        # (``drop_examined_events`` may drop events from the front meanwhile).
+        cursor = [self._dropped + start]
+        token = object()
+        self._cursors[token] = cursor
+        try:
+            with trio.move_on_after(timeout):
+                while True:
+                    index = max(0, cursor[0] - self._dropped)
+                    while index < len(self.events):
+                        if predicate(self.events[index]):
+                            return self.events[index]
+                        index += 1
+                    cursor[0] = self._dropped + index
+                    if self._events_closed or (agent_only and not self.alive()):
+                        return None
+                    await self._changed.wait()
+        finally:
+            del self._cursors[token]
         return None
+
+    def drop_examined_events(self) -> int:
+        """Forget the events that every wait under way has looked at already (all of them
+        when none is): a long-lived server process answers commands for hours, and what it
+        said is only ever waited for. How many were dropped."""
+        end = self._dropped + len(self.events)
+        upto = min((cursor[0] for cursor in self._cursors.values()), default=end) - self._dropped
+        if upto > 0:
+            del self.events[:upto]
+            self._dropped += upto
+        return max(upto, 0)
 
     async def wait_ready(self, timeout: float) -> Event:
         """Wait for ``ready`` or ``construct:raised`` of the server.
