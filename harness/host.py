@@ -563,7 +563,7 @@ async def wait_for_exit(pid: int, timeout: float) -> None:
         fd = None
     if fd is None:
         deadline = time.monotonic() + timeout
-        while not _exited(pid) and time.monotonic() < deadline:
+        while not dying(pid) and time.monotonic() < deadline:
             await trio.sleep(0.005)
         return
     try:
@@ -571,14 +571,6 @@ async def wait_for_exit(pid: int, timeout: float) -> None:
             await trio.lowlevel.wait_readable(fd)
     finally:
         os.close(fd)
-
-
-def _exited(pid: int) -> bool:
-    """Whether process ``pid`` has exited (a zombie, or gone)."""
-    try:
-        return _stat_fields(pid)[0] in (b"Z", b"X", b"x")
-    except (OSError, ValueError, IndexError):
-        return True
 
 
 def _last_line(text: str) -> str:

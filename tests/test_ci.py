@@ -27,18 +27,12 @@ DATA = Path(__file__).parent / "data"
 TOKEN = f"test-ci-{os.getpid()}"
 SELECTION = ["--select", "socketserver/smoke/*", "--select", "socketserver/tcp/handle_error*"]
 sys.path.insert(0, str(Path(__file__).parent))
+from harness_cli import harness as run_harness  # noqa: E402
 from interpreters import find_cpython  # noqa: E402
 
 
 def harness(*args, cwd=ROOT, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "HARNESS_TEST_TOKEN": TOKEN},
-    )
+    return run_harness(*args, cwd=cwd, timeout=timeout, token=TOKEN)
 
 
 def agents_running():

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from harness_cli import harness as run_harness
 
 ROOT = Path(__file__).resolve().parent.parent
 # Server processes inherit the harness's environment: this marks the ones our runs started,
@@ -17,14 +18,7 @@ TOKEN = f"test-cli-{os.getpid()}"
 
 
 def harness(*args, cwd=ROOT, timeout=240):
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "HARNESS_TEST_TOKEN": TOKEN},
-    )
+    return run_harness(*args, cwd=cwd, timeout=timeout, token=TOKEN)
 
 
 def agents_running():
