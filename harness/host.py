@@ -147,6 +147,7 @@ class AgentProcess:
         self._parent_gone = False  # the decoy parent ended before the agent did
         self._decoy: int | None = None  # its pid, once the end of the session has read it
         self._killing = False  # the harness is killing the tree: what ends is its doing
+        self._tree_killed = False  # kill_tree has run on it (every process SIGKILLed)
         self._killed: list[int] = []  # killed by the watch, to be reaped by stop()
 
     # -- lifecycle --
@@ -245,7 +246,11 @@ class AgentProcess:
             if status < 0 and self._agent_status is None:
                 # The agent dies with its parent (PR_SET_PDEATHSIG), unreported.
                 self._agent_status = -signal.SIGKILL
-                if not self._killing:
+                # Only kill_tree kills the parent (the end of a session kills the agent's
+                # group, which the parent is not in, and the parent then exits 0): a
+                # killed parent is the target's doing unless kill_tree ran, whenever this
+                # report arrives.
+                if not self._tree_killed:
                     self._incident(f"killed its parent process (signal {-status}), and so itself")
 
     def _incident(self, text: str) -> None:
@@ -423,7 +428,7 @@ class AgentProcess:
         )
         if incident is not None and not self._killing:
             self._incident(incident)
-            self._killing = True
+            self._killing = self._tree_killed = True
             self._killed += await trio.to_thread.run_sync(kill_tree, popen.pid)
             self._notify()
 
@@ -479,7 +484,7 @@ class AgentProcess:
                 # Also after a killed session whose keeper did not exit: what it still
                 # waits for is outside the session (a daemon the census had not seen yet).
                 look = self._note_strays
-            self._killing = True
+            self._killing = self._tree_killed = True
             killed = await trio.to_thread.run_sync(
                 functools.partial(kill_tree, popen.pid, inspect=look)
             )
