@@ -10,13 +10,15 @@ needs what a fork cannot give (environment variables the interpreter reads at st
 ``pin_mimetypes`` false). A fork server that failed to start is never started again by the
 same pool; ``start_failure`` tells why it failed. ``aclose`` kills and reaps them all.
 
-A forked agent's keeper is re-parented to the harness (a child subreaper) when its fork
-server's middle process exits, so ``ForkedProcess`` waits for it and the host kills its tree
-by pid like a spawned agent's keeper. The fork server itself runs under a keeper (the
-process started here): its tree, and the server by its pid should the target's import have
-killed that keeper, is killed when the server is closed. While the server imports the
-target, its tree is watched like an agent's (``harness.host.watch``): a fork bomb or a stop
-(SIGSTOP) there is the target's start failure at once.
+A forked agent's keeper stays its fork server's child (reaped by the kernel): the harness
+learns of its exit, and its status, from the keeper's exit fd (``harness.keeper``), which is
+what ``ForkedProcess`` reads, and the host kills its tree by pid like a spawned agent's
+keeper. The fork server itself runs under a keeper (the process started here): its tree,
+and the server by its pid should the target's import have killed that keeper, is killed
+when the server is closed, except the keepers of agents still running (whose scenarios go
+on; they come to the harness, a child subreaper, which reaps them). While the server
+imports the target, its tree is watched like an agent's (``harness.host.watch``): a fork
+bomb or a stop (SIGSTOP) there is the target's start failure at once.
 """
 
 from __future__ import annotations
@@ -24,13 +26,18 @@ from __future__ import annotations
 import array
 import contextlib
 import errno
+import functools
 import json
 import os
+import select
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import threading
+import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -61,42 +68,88 @@ class ForkedProcess:
     """A forked agent's keeper, as the host uses a ``subprocess.Popen`` of a spawned one.
 
     ``pid`` (the keeper's), ``agent_pid``, ``stdin`` (a binary file on the agent's stdin
-    pipe), ``poll()`` and ``wait()``, which reap the keeper: it is our child since its fork
-    server's middle process exited.
+    pipe), ``poll()`` and ``wait()``. The keeper is its fork server's child, not ours: its
+    exit is the end of ``exit_fd`` (the read end of its exit fd), and its status what it
+    said there (a keeper that ends without a word was killed: ``-SIGKILL``). Should the
+    fork server die first, the keeper comes to us (a child subreaper), and is reaped here.
+    ``release`` closes the fds once the host is done with it.
     """
 
-    def __init__(self, pid: int, stdin_fd: int, agent_pid: int | None = None) -> None:
+    def __init__(self, pid: int, stdin_fd: int, exit_fd: int, agent_pid: int | None = None) -> None:
         self.pid = pid
         self.agent_pid = agent_pid
         self.stdin = open(stdin_fd, "wb")  # noqa: SIM115 - closed by the host's stop()
+        self.exit_fd = exit_fd
         self.returncode: int | None = None
-        self._waitpid_lock = threading.Lock()
+        self._said = b""
+        self._lock = threading.Lock()
+        try:
+            # Taken while the keeper cannot have ended (its agent has just said it is
+            # ready, and waits for its setup): the pidfd is that process whatever comes.
+            self._pidfd: int | None = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            self._pidfd = None
 
     def poll(self) -> int | None:
-        """The exit status if the agent has ended (reaping it), else None."""
-        if self.returncode is None and self._waitpid_lock.acquire(blocking=False):
+        """The keeper's exit status if it has ended, else None."""
+        if self.returncode is None and self._lock.acquire(blocking=False):
             try:
-                self._reap(os.WNOHANG)
+                self._read(wait=False)
             finally:
-                self._waitpid_lock.release()
+                self._lock.release()
         return self.returncode
 
     def wait(self) -> int:
-        """Wait for the agent to end and reap it; its exit status (-N for signal N)."""
-        with self._waitpid_lock:
+        """Wait for the keeper to end; its exit status (-N for signal N)."""
+        with self._lock:
             while self.returncode is None:
-                self._reap(0)
+                self._read(wait=True)
         return self.returncode
 
-    def _reap(self, flags: int) -> None:
-        try:
-            pid, status = os.waitpid(self.pid, flags)
-        except ChildProcessError:
-            # Reaped elsewhere: the status is lost (subprocess.Popen says 0 then too).
-            self.returncode = 0
+    def _read(self, wait: bool) -> None:
+        while wait or _readable(self.exit_fd):
+            chunk = os.read(self.exit_fd, 16)
+            if not chunk:
+                break
+            self._said += chunk
+        else:
             return
-        if pid == self.pid:
-            self.returncode = os.waitstatus_to_exitcode(status)
+        said = self._said.strip()
+        self.returncode = int(said) if said.lstrip(b"-").isdigit() else -signal.SIGKILL
+        if self._pidfd is not None:
+            _reap_if_ours(self._pidfd)
+
+    def release(self) -> None:
+        """Close the fds that watch the keeper (after the host is done waiting on them)."""
+        fds = [self.exit_fd, self._pidfd]
+        self.exit_fd, self._pidfd = -1, None
+        for fd in fds:
+            if fd is not None and fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def __del__(self) -> None:
+        self.release()
+
+
+def _reap_if_ours(pidfd: int, patience: float = 1.0) -> None:
+    """Reap the process of ``pidfd`` if it is our child (its fork server died first), once
+    it is a zombie: its fds close a moment before it becomes one."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            if os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG) is not None:
+                return
+        except (ChildProcessError, OSError):
+            return  # not our child: the kernel reaps it for its fork server
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.001)
+
+
+def _readable(fd: int) -> bool:
+    """Whether a read of ``fd`` would not block (data or its end), without waiting."""
+    return bool(select.select([fd], [], [], 0)[0])
 
 
 class _ServerGone(Exception):
@@ -115,6 +168,8 @@ class _ForkServer:
         self.env: dict[str, str] = {}
         self.lock = trio.Lock()
         self.closed = False
+        #: the keepers of the agents it forked (their scenarios go on if it is closed)
+        self.handed: weakref.WeakSet[ForkedProcess] = weakref.WeakSet()
 
     async def receive(self) -> dict[str, Any]:
         """The next message from the server; _ServerGone when its end is closed."""
@@ -157,8 +212,12 @@ class _ForkServer:
         if self.process is not None:
             roots.append(self.process)
         # Killed before its socket closes: a server that sees the end of its socket exits,
-        # and what it held as a subreaper (daemons its import left) would be let go.
-        descendants = await trio.to_thread.run_sync(kill_tree, *roots)
+        # and what it held as a subreaper (daemons its import left) would be let go. The
+        # keepers of agents still running are its children, but not its to end.
+        spare = [p.pid for p in list(self.handed) if p.poll() is None]
+        descendants = await trio.to_thread.run_sync(
+            functools.partial(kill_tree, *roots, spare=spare)
+        )
         with contextlib.suppress(OSError):
             self.sock.close()
         await trio.to_thread.run_sync(self.popen.wait)
@@ -225,24 +284,25 @@ class ForkServerPool:
             self.declined += 1
             return None
         stdin_read, stdin_write = os.pipe()
+        exit_read, exit_write = os.pipe()
         try:
             reply = await server.request(
-                {"setup": setup, "env": env, "cwd": cwd}, [stdin_read, *fds]
+                {"setup": setup, "env": env, "cwd": cwd}, [stdin_read, *fds, exit_write]
             )
         except _ServerGone as exc:
-            os.close(stdin_write)
+            _close_all(stdin_write, exit_read)
             self._not_used.setdefault(_key(target), f"the fork server died: {exc}")
             self.declined += 1
             with trio.CancelScope(shield=True):
                 await server.close()
             return None
         except BaseException:
-            os.close(stdin_write)
+            _close_all(stdin_write, exit_read)
             raise
         finally:
-            os.close(stdin_read)
+            _close_all(stdin_read, exit_write)
         if "pid" not in reply:
-            os.close(stdin_write)
+            _close_all(stdin_write, exit_read)
             if "keeper" in reply:  # an agent that could not be prepared: its keeper's tree
                 with trio.CancelScope(shield=True):
                     await _discard_keeper(int(reply["keeper"]))
@@ -255,7 +315,9 @@ class ForkServerPool:
                     await server.close()
             return None
         self.forked += 1
-        return ForkedProcess(int(reply["keeper"]), stdin_write, int(reply["pid"]))
+        process = ForkedProcess(int(reply["keeper"]), stdin_write, exit_read, int(reply["pid"]))
+        server.handed.add(process)
+        return process
 
     async def _server(self, target: Target) -> _ForkServer | None:
         key = _key(target)
@@ -385,6 +447,12 @@ async def _discard_keeper(pid: int) -> None:
     """Kill a keeper (our child) and its tree, and reap them."""
     descendants = await trio.to_thread.run_sync(kill_tree, pid)
     await trio.to_thread.run_sync(reap_pids, [pid, *descendants])
+
+
+def _close_all(*fds: int) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 def _key(target: Target) -> _Key:

@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -147,7 +147,6 @@ class AgentProcess:
         self._parent_gone = False  # the decoy parent ended before the agent did
         self._decoy: int | None = None  # its pid, once the end of the session has read it
         self._killing = False  # the harness is killing the tree: what ends is its doing
-        self._tree_killed = False  # kill_tree has run on it (every process SIGKILLed)
         self._killed: list[int] = []  # killed by the watch, to be reaped by stop()
 
     # -- lifecycle --
@@ -246,12 +245,11 @@ class AgentProcess:
             if status < 0 and self._agent_status is None:
                 # The agent dies with its parent (PR_SET_PDEATHSIG), unreported.
                 self._agent_status = -signal.SIGKILL
-                # Only kill_tree kills the parent (the end of a session kills the agent's
-                # group, which the parent is not in, and the parent then exits 0): a
-                # killed parent is the target's doing unless kill_tree ran, whenever this
-                # report arrives.
-                if not self._tree_killed:
-                    self._incident(f"killed its parent process (signal {-status}), and so itself")
+                # The harness kills the parent only in kill_tree (the end of a session
+                # kills the agent's group, which the parent is not in, and the parent then
+                # exits 0), which kills the keeper first: a keeper that reports a killed
+                # parent saw the target's doing, whenever its report arrives.
+                self._incident(f"killed its parent process (signal {-status}), and so itself")
 
     def _incident(self, text: str) -> None:
         if text not in self.incidents:
@@ -428,7 +426,7 @@ class AgentProcess:
         )
         if incident is not None and not self._killing:
             self._incident(incident)
-            self._killing = self._tree_killed = True
+            self._killing = True
             self._killed += await trio.to_thread.run_sync(kill_tree, popen.pid)
             self._notify()
 
@@ -484,7 +482,7 @@ class AgentProcess:
                 # Also after a killed session whose keeper did not exit: what it still
                 # waits for is outside the session (a daemon the census had not seen yet).
                 look = self._note_strays
-            self._killing = self._tree_killed = True
+            self._killing = True
             killed = await trio.to_thread.run_sync(
                 functools.partial(kill_tree, popen.pid, inspect=look)
             )
@@ -496,6 +494,8 @@ class AgentProcess:
         status = popen.poll()
         if status is None:
             status = await trio.to_thread.run_sync(popen.wait)
+        if not isinstance(popen, subprocess.Popen):
+            popen.release()
         self.exit_status = self._agent_status if self._agent_status is not None else status
         if self._killed or killed:
             await trio.to_thread.run_sync(reap_pids, self._killed + killed)
@@ -551,17 +551,24 @@ class AgentProcess:
             os.killpg(pid, signal.SIGKILL)
         except OSError:
             return False
-        await wait_for_exit(popen.pid, SESSION_END_LIMIT)
+        await wait_for_exit(popen, SESSION_END_LIMIT)
         return popen.poll() == 0
 
 
-async def wait_for_exit(pid: int, timeout: float) -> None:
-    """Return once process ``pid`` (a child not reaped yet, so that its pid cannot be
-    another's) has exited, or after ``timeout`` seconds.
+async def wait_for_exit(process: subprocess.Popen[bytes] | ForkedProcess, timeout: float) -> None:
+    """Return once ``process`` (a keeper) has exited, or after ``timeout`` seconds.
 
-    Woken by the exit itself (a pidfd, Linux 5.3 and later), not by polling: a poll's
-    pauses added about 10 ms to the end of every agent. Elsewhere, polls.
+    Woken by the exit itself, not by polling: a poll's pauses added about 10 ms to the end
+    of every agent. A forked agent's keeper is watched through its exit fd; a child of ours
+    (not reaped yet, so that its pid cannot be another's) through a pidfd (Linux 5.3 and
+    later), elsewhere by polls.
     """
+    if not isinstance(process, subprocess.Popen):
+        with trio.move_on_after(timeout):
+            while process.poll() is None:
+                await trio.lowlevel.wait_readable(process.exit_fd)
+        return
+    pid = process.pid
     try:
         fd = os.pidfd_open(pid)
     except (AttributeError, OSError):
@@ -750,12 +757,15 @@ async def watch(
 
 
 def kill_tree(
-    *roots: int | psutil.Process, inspect: Callable[[ProcTable], None] | None = None
+    *roots: int | psutil.Process,
+    inspect: Callable[[ProcTable], None] | None = None,
+    spare: Collection[int] = (),
 ) -> list[int]:
     """Kill each root and all its descendants; the descendants' pids (to reap).
 
     ``inspect``, if given, is called with the first scan of the process table, made once
-    the roots are stopped and before anything is killed.
+    the roots are stopped and before anything is killed. The processes in ``spare`` and
+    their descendants are left alone (a fork server's agents that still run).
 
     A root given as a ``psutil.Process`` is left alone if it is no longer the process it
     was (its pid reused); an int must be our child or otherwise safe from reuse. Everything
@@ -789,6 +799,9 @@ def kill_tree(
             inspect(table)
             inspect = None
         children = children_of(table)
+        for pid in spare:  # cut off from its parent: neither it nor its tree is seen
+            if pid in table and pid in children.get(table[pid][0], ()):
+                children[table[pid][0]].remove(pid)
         tree: dict[int, None] = {}
         for pid in pids:
             tree.update(dict.fromkeys(descendants(table, pid, children)))
@@ -819,7 +832,9 @@ def kill_tree(
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGSTOP)
         stopped.update(fresh)
-    for pid in [*stopped, *pids]:
+    # The roots first: a keeper with a SIGKILL pending runs no more code, so it never
+    # reports a death the harness caused (even one it was not stopped in time for).
+    for pid in [*pids, *stopped]:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
     return list(seen)

@@ -18,6 +18,10 @@ which never returns into the caller's code. An agent gets two of them::
   reads and keeps out of the events: ``{"ev": "harness:exit", "who": "agent"|"parent",
   "status": N}`` (``N`` is an exit code, or minus a signal number), then closes its end, so
   the pipe still reaches its end once the agent and everything it started are gone.
+- A keeper forked by a fork server is that server's child, not the harness's, so the
+  harness cannot wait for it: it is given an *exit fd* (a pipe's write end whose read end the
+  harness holds), says its exit status there as it exits on its own, and the end of that
+  pipe tells the harness that it has exited (without a word: killed).
 
 ``limit_resources`` sets the limits an agent runs under (before the target is imported):
 processes, address space, file size, core files.
@@ -85,8 +89,8 @@ def split(
     session of its own and, with ``die_with_parent``, is killed when its parent dies.
 
     With ``report_from`` (a Unix socket) the parent first waits there for the fd to report
-    on (``send_report_fd``): a keeper forked before its agent has an event pipe. The end of
-    the socket without an fd means no report.
+    on, and maybe its exit fd (``send_report_fd``): a keeper forked before its agent has an
+    event pipe. The end of the socket without an fd means no report.
     """
     parent = os.getpid()
     if subreaper:
@@ -106,22 +110,25 @@ def split(
         os._exit(70)  # only a defect of the keeper itself gets here
 
 
-def send_report_fd(sock: int, fd: int) -> None:
-    """Give a keeper waiting on ``sock`` (its ``report_from``) the fd to report on."""
+def send_report_fd(sock: int, fd: int, exit_fd: int = -1) -> None:
+    """Give a keeper waiting on ``sock`` (its ``report_from``) the fd to report on, and the
+    fd to say its own exit status on (``exit_fd``, if given)."""
     with socket.socket(fileno=os.dup(sock)) as channel:
-        socket.send_fds(channel, [b"fd"], [fd])
+        socket.send_fds(channel, [b"fd"], [fd] if exit_fd < 0 else [fd, exit_fd])
 
 
 def _keep(child: int, who: str, report_fd: int, mirror: bool, report_from: int) -> None:
     """The keeper's whole life: hold nothing of the child's, wait, report, exit."""
     _hold_only(report_fd if report_from < 0 else report_from)
+    exit_fd = -1
     if report_from >= 0:
         try:
             with socket.socket(fileno=report_from) as channel:
-                _data, fds, _flags, _address = socket.recv_fds(channel, 16, 1)
+                _data, fds, _flags, _address = socket.recv_fds(channel, 16, 2)
         except OSError:
             fds = []
         report_fd = fds[0] if fds else -1
+        exit_fd = fds[1] if len(fds) > 1 else -1
     # Only the harness ends a keeper, with SIGKILL; a Python handler inherited from the
     # server process would raise inside the loop instead.
     for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM"):
@@ -148,7 +155,13 @@ def _keep(child: int, who: str, report_fd: int, mirror: bool, report_from: int) 
             report_fd = -1
     if mirror and status is not None and status < 0:
         _die_of(-status)
-    os._exit(status if mirror and status is not None else 0)
+    code = status if mirror and status is not None else 0
+    if exit_fd >= 0:
+        try:
+            os.write(exit_fd, b"%d" % code)
+        except OSError:
+            pass  # the harness has gone
+    os._exit(code)
 
 
 def _hold_only(keep: int) -> None:

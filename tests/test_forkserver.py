@@ -4,6 +4,7 @@ records start failures and leaves nothing running. Real processes, loopback only
 import json
 import os
 import shutil
+import signal
 import socketserver
 import sys
 from pathlib import Path
@@ -17,7 +18,14 @@ from interpreters import find_cpython
 from harness.engine import Engine, Settings
 from harness.forkserver import read_at_start, unforkable
 from harness.forkservers import ForkServerPool
-from harness.host import AgentProcess, agent_environment, leftovers, make_workdir
+from harness.host import (
+    AgentProcess,
+    agent_environment,
+    kill_tree,
+    leftovers,
+    make_workdir,
+    reap_pids,
+)
 from harness.scenario import ServerSpec
 from harness.targets import BUILTIN, Target
 
@@ -288,6 +296,45 @@ def test_agents_are_spawned_once_their_fork_server_died():
     assert [first.forked, second.forked, third.forked] == [True, False, False]
     assert second.values == [1]
     assert "died" in why and failure is None
+    assert leftovers() == {"live": [], "zombies": []}
+
+
+def test_a_running_agent_outlives_its_fork_server_and_its_keeper_says_how_it_ended():
+    """A forked agent's keeper is its fork server's child: closing the server spares the
+    agents still running, whose keepers come to the harness; a keeper's exit status is what
+    it said on its exit fd (0 when it ended on its own, -SIGKILL when killed)."""
+    spec = ServerSpec("TCPServer", handler="scenarios.handlers.stream:Echo").to_agent()
+
+    async def start(pool, nursery):
+        agent = AgentProcess(STDLIB, spec, make_workdir(), pool=pool)
+        await agent.start(nursery)
+        await agent.wait_ready(START)
+        assert agent.forked
+        return agent
+
+    async def main():
+        async with ForkServerPool() as pool, trio.open_nursery() as nursery:
+            first, second = await start(pool, nursery), await start(pool, nursery)
+            keeper = psutil.Process(first.keeper_pid)
+            server = keeper.parent()
+            assert "--fork-server" in server.cmdline() and server.pid != os.getpid()
+            await pool.aclose()  # kills the server's tree, but not the agents still running
+            assert not server.is_running()
+            event = await first.wait_command(first.command("exec", code="result = 2"), START)
+            assert event is not None and event.get("value") == 2
+            assert keeper.ppid() == os.getpid()  # it came to the harness, a subreaper
+            await first.stop(grace=5.0)
+            killed = await trio.to_thread.run_sync(kill_tree, second.keeper_pid)
+            await second.stop()
+            await trio.to_thread.run_sync(reap_pids, killed)
+            nursery.cancel_scope.cancel()
+        for agent in (first, second):
+            shutil.rmtree(agent.workdir, ignore_errors=True)
+        return first, second
+
+    first, second = trio.run(main)
+    assert (first.exit_status, first._popen.returncode) == (0, 0)
+    assert second._popen.returncode == -signal.SIGKILL
     assert leftovers() == {"live": [], "zombies": []}
 
 
