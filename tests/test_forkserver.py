@@ -35,7 +35,7 @@ START = 120.0  # generous: the machine may be busy; nothing here measures time
 
 # What a scenario could tell about the process it runs in, other than the pid.
 PROBE = """
-import os, random, sys, threading
+import os, random, signal, sys, threading
 def stdio(s):
     return [s.name, s.encoding, s.errors, s.line_buffering, s.write_through, s.mode,
             type(s.buffer).__name__, s.seekable()]
@@ -54,6 +54,8 @@ result = {
     "flags": repr(sys.flags),
     "random": random.random(),
     "pid": os.getpid(),
+    "signals": {n: repr(signal.getsignal(n)) for n in sorted(signal.valid_signals())
+                if n not in (signal.SIGKILL, signal.SIGSTOP)},
 }
 print("to stdout"); print("to stderr", file=sys.stderr)
 """
