@@ -84,8 +84,9 @@ class ForkedProcess:
         self._said = b""
         self._lock = threading.Lock()
         try:
-            # Taken while the keeper cannot have ended (its agent has just said it is
-            # ready, and waits for its setup): the pidfd is that process whatever comes.
+            # Taken a moment after the agent said it was prepared: its keeper ends only
+            # after it, and a freed pid comes back only once the kernel has gone through
+            # the others, so the pidfd is that keeper (or none: it is gone, reaped).
             self._pidfd: int | None = os.pidfd_open(pid)
         except (AttributeError, OSError):
             self._pidfd = None
