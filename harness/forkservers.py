@@ -122,12 +122,9 @@ class ForkedProcess:
 
     def release(self) -> None:
         """Close the fds that watch the keeper (after the host is done waiting on them)."""
-        fds = [self.exit_fd, self._pidfd]
+        fds = [fd for fd in (self.exit_fd, self._pidfd) if fd is not None and fd >= 0]
         self.exit_fd, self._pidfd = -1, None
-        for fd in fds:
-            if fd is not None and fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+        _close_all(*fds)
 
     def __del__(self) -> None:
         self.release()
