@@ -34,7 +34,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 import weakref
@@ -50,6 +49,7 @@ from harness.host import (
     become_subreaper,
     dying,
     kill_tree,
+    make_workdir,
     reap_pids,
     watch,
 )
@@ -339,7 +339,7 @@ class ForkServerPool:
             self._not_used[key] = "the harness cannot be a child subreaper here"
             return
         self.starts += 1
-        directory = Path(tempfile.mkdtemp(prefix="ssh-fs-"))
+        directory = make_workdir(prefix="ssh-fs-")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             with open(directory / "stdout", "wb") as out, open(directory / "stderr", "wb") as err:

@@ -865,9 +865,50 @@ def reap_pids(pids: list[int], timeout: float = 5.0) -> None:
             time.sleep(0.005)
 
 
-def make_workdir() -> Path:
-    """A fresh private directory for one agent (socket files, captured output)."""
-    return Path(tempfile.mkdtemp(prefix="ssh-"))
+#: Where work folders go when the user names no temporary folder: a RAM-backed file system.
+SHARED_MEMORY = "/dev/shm"
+#: The space it must have free: an agent may write files of up to ``keeper.FILE_SIZE``.
+SHARED_MEMORY_FREE = 1 << 30
+
+
+def make_workdir(prefix: str = "ssh-") -> Path:
+    """A fresh private directory for one agent (socket files, captured output, served
+    file trees), under ``work_root()``."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=work_root()))
+
+
+@functools.cache
+def work_root() -> str:
+    """The folder work folders are made in: the user's (``TMPDIR``, ``TEMP`` or ``TMP``) if
+    one is set, else ``SHARED_MEMORY`` if it is a writable tmpfs that allows programs (CGI
+    scripts run from served trees) with ``SHARED_MEMORY_FREE`` bytes free, else the
+    system's temporary folder.
+
+    Why not the disk: a catalog run makes and removes about 15,000 files and folders, and on
+    ext4 without a journal each new inode is searched for past the ones freed in the last
+    minutes: measured, 6 % of the whole machine's CPU during a run, and 4 % of its time.
+    """
+    if any(os.environ.get(name) for name in ("TMPDIR", "TEMP", "TMP")):
+        return tempfile.gettempdir()
+    return SHARED_MEMORY if _usable_tmpfs(SHARED_MEMORY) else tempfile.gettempdir()
+
+
+def _usable_tmpfs(path: str) -> bool:
+    """Whether ``path`` is a tmpfs mount point, writable, without ``noexec``, with room."""
+    try:
+        with open("/proc/self/mounts") as mounts:
+            entries = [line.split() for line in mounts]
+        options = [e[3].split(",") for e in entries if len(e) > 3 and e[1] == path]
+        if not options or [e[2] for e in entries if e[1] == path][-1] != "tmpfs":
+            return False
+        if "noexec" in options[-1] or "ro" in options[-1]:
+            return False
+        if not os.access(path, os.W_OK | os.X_OK):
+            return False
+        stats = os.statvfs(path)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize >= SHARED_MEMORY_FREE
 
 
 def leftovers() -> dict[str, list[int]]:
