@@ -15,17 +15,24 @@ harness. Every message either way is one JSON object.
    or ``{"failed": "Type: message", "traceback": ...}`` (the target's import raised), and
    exits after either of the last two.
 2. Before each wait for a request, the server forks the next agent ahead of it, with its
-   keeper and its decoy parent (``harness.keeper``). Each request is ``{"setup": ...,
-   "env": {...}, "cwd": ...}`` (the agent's setup, its whole environment and its working
-   directory) with five fds: the agent's stdin (read end), stdout, stderr and event pipe
-   (write end), and the keeper's exit fd (write end). It goes to the waiting agent, which
-   gives the event pipe to its keeper and its parent, the exit fd to its keeper, and
-   prepares. The server answers ``{"pid": AGENT, "keeper": KEEPER}`` or ``{"refused": why}``
-   (with ``"keeper"`` when there is one whose tree the harness must kill). The keeper stays
-   the server's child (the server ignores SIGCHLD, so the kernel reaps it): the harness
-   learns of its exit from the exit fd, and kills its tree by pid like a spawned agent's.
-   (A keeper re-parented to the harness, a child subreaper, would let the harness wait for
-   it, but the middle process that takes cost a third of the forks of every agent.)
+   keeper (``harness.keeper``), which is the agent's parent too. Each request is
+   ``{"setup": ..., "env": {...}, "cwd": ...}`` (the agent's setup, its whole environment
+   and its working directory) with five fds: the agent's stdin (read end), stdout, stderr
+   and event pipe (write end), and the keeper's exit fd (write end). It goes to the waiting
+   agent, which gives the event pipe and the exit fd to its keeper, and prepares. The
+   server answers ``{"pid": AGENT, "keeper": KEEPER}`` or ``{"refused": why}`` (with
+   ``"keeper"`` when there is one whose tree the harness must kill). The keeper stays the
+   server's child (the server ignores SIGCHLD, so the kernel reaps it): the harness learns
+   of its exit from the exit fd, and kills its tree by pid like a spawned agent's. (A
+   keeper re-parented to the harness, a child subreaper, would let the harness wait for it,
+   but the middle process that takes costs a fork of every agent.)
+   A spawned agent has a decoy parent under its keeper, so that a target that kills its
+   parent leaves the keeper to hold what the agent started. A forked one has none: each
+   fork of this server costs 2 ms of CPU (its page tables, copied pages, its exit), and a
+   third process per agent cost a catalog run 13 % of its CPU. A target that kills a forked
+   agent's parent kills its keeper: the harness sees the exit fd end without a word while
+   it was killing nothing, which is that incident, and kills and reaps what the agent's
+   process group left, which comes to the harness.
 
 Like a spawned agent, the server has a keeper of its own, the process the harness started
 (not a subreaper, so that agents' keepers pass it by): a target whose import kills its
@@ -34,7 +41,7 @@ the import the server is a child subreaper, so that a daemon the import leaves s
 child (and the server refuses); after a refusal or a failure it waits for the harness to
 kill it with whatever the import left.
 
-The agent, in the great-great-grandchild, is made what a spawned agent is: a session of its
+The agent, in the grandchild, is made what a spawned agent is: a session of its
 own (and an agent killed with its parent); its fds
 on 0, 1, 2 and on the event fd number the setup names (the harness's number, which is what a
 spawned agent inherits), every other fd closed; stdio objects made anew on them; the working
@@ -244,9 +251,9 @@ def _parent_killed(parent: int) -> bool:
 class _Server:
     """The request loop: one agent per request, answered with its pid and its keeper's.
 
-    The next agent is forked, with its keeper and its decoy parent, before each wait for a
-    request (``_stand_by``): a request wakes only the agent, which is as quick as a fork
-    server without keepers was.
+    The next agent is forked, with its keeper, before each wait for a request
+    (``_stand_by``): a request wakes only the agent, which is as quick as a fork server
+    without keepers was.
     """
 
     def __init__(self, sock: socket.socket, env: Dict[str, str], modules: Dict[str, str]):
@@ -331,8 +338,8 @@ class _Server:
         return reply
 
     def _stand_by(self) -> Optional[socket.socket]:
-        """Fork the next agent ahead of its request, with its keeper and its decoy parent:
-        our end of the agent's socket, or None.
+        """Fork the next agent ahead of its request, with its keeper: our end of the agent's
+        socket, or None.
 
         The keeper is our child, in our tree (killed with it) until its agent is handed out.
         """
@@ -355,12 +362,14 @@ class _Server:
         return ours
 
     def _stand_by_as_keeper(self, sock: socket.socket) -> None:
-        """In the keeper: say its pid on ``sock``, fork the decoy parent, which forks the
-        agent; the agent waits there for its request. Never returns.
+        """In the keeper: say its pid on ``sock``, fork the agent, which waits there for
+        its request. Never returns.
 
-        The keeper and the parent stay behind (``harness.keeper``) and get the event pipe
-        from the agent when its request comes; the agent says how its preparation went on
-        ``sock``. All of them end when the server does (the end of the socket).
+        The keeper is the agent's parent too (no decoy: a fork of this server costs 2 ms of
+        CPU, a fifth of a small scenario's). It stays behind (``harness.keeper``) and gets
+        the event pipe and the exit fd from the agent when its request comes; the agent
+        says how its preparation went on ``sock``. Both end when the server does (the end
+        of the socket).
         """
         try:
             # Waited for by the keeper (and a spawned agent has the default too).
@@ -370,19 +379,14 @@ class _Server:
             _close(self.sock.detach())
             sock.send(b"%d" % os.getpid())
             to_keeper, keeper_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            to_parent, parent_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            split("parent", subreaper=True, report_from=keeper_end.fileno())
-            split("agent", report_from=parent_end.fileno())
+            split("agent", subreaper=True, report_from=keeper_end.fileno())
             keeper_end.close()
-            parent_end.close()
             data, fds, _flags, _address = socket.recv_fds(sock, _MAX_MESSAGE, 8)
             if not data:
                 os._exit(0)
             request = json.loads(data)
             send_report_fd(to_keeper.fileno(), fds[3], fds[4])
-            send_report_fd(to_parent.fileno(), fds[3])
             to_keeper.close()
-            to_parent.close()
             _close(fds.pop(4))  # the keeper's alone: its end tells the harness it has gone
         except BaseException as exc:
             try:

@@ -16,8 +16,9 @@ What the harness had to do is an *incident* of the agent (``AgentProcess.inciden
 verdict about the target, never an error of the harness. So are a parent the target killed
 and processes that outlived their parent (daemons) found when the agent is stopped.
 
-Agents may be forked from a fork server (``harness.forkservers``): their keeper is then
-double-forked, so it is re-parented to us and handled exactly like a spawned one.
+Agents may be forked from a fork server (``harness.forkservers``): their keeper, which is
+their parent too, stays the fork server's child; its exit fd tells the harness that it has
+ended, and how (``AgentProcess._await_forked_keeper``).
 
 Error handling: an agent that fails to start or dies is reported as ``AgentGone``; what the
 target did before that stays in the observation (events, stdout, stderr).
@@ -144,8 +145,9 @@ class AgentProcess:
         self._events_closed = False
         self._agent_pid: int | None = None
         self._agent_status: int | None = None  # reported by its parent when it exited
-        self._parent_gone = False  # the decoy parent ended before the agent did
+        self._parent_gone = False  # the agent's parent ended before the agent did
         self._decoy: int | None = None  # its pid, once the end of the session has read it
+        self._keeper_ended = trio.Event()  # a forked agent's keeper has ended
         self._killing = False  # the harness is killing the tree: what ends is its doing
         self._killed: list[int] = []  # killed by the watch, to be reaped by stop()
 
@@ -201,6 +203,8 @@ class AgentProcess:
         stream = trio.lowlevel.FdStream(read_fd)
         nursery.start_soon(self._collect, stream)
         nursery.start_soon(self._watch)
+        if self.forked:
+            nursery.start_soon(self._await_forked_keeper)
         if not self.forked:
             self._send(setup)  # a forked agent had it with its fork request
 
@@ -250,6 +254,44 @@ class AgentProcess:
                 # exits 0), which kills the keeper first: a keeper that reports a killed
                 # parent saw the target's doing, whenever its report arrives.
                 self._incident(f"killed its parent process (signal {-status}), and so itself")
+
+    async def _await_forked_keeper(self) -> None:
+        """Wait for a forked agent's keeper to end (its exit fd); see whether the target
+        killed it.
+
+        A forked agent's keeper is its parent as well (``harness.forkserver``): what the
+        keeper of a spawned agent reports of its decoy parent, the end of the keeper tells.
+        """
+        popen = self._popen
+        assert popen is not None and not isinstance(popen, subprocess.Popen)
+        try:
+            while popen.poll() is None:
+                await trio.lowlevel.wait_readable(popen.exit_fd)
+        except (trio.ClosedResourceError, OSError):
+            return  # released by stop(), which has looked already
+        self._keeper_ended.set()
+        self._note_parent_killed()
+        self._notify()
+
+    def _note_parent_killed(self, look: bool = False) -> None:
+        """If a forked agent's keeper (its parent) was killed and not by the harness: the
+        target's doing, an incident. With ``look``, one dying (a kill queued) counts too.
+
+        The harness kills a keeper only after it has set ``_killing``, and it looks here
+        before it does: a keeper already dead or dying then was killed by someone else.
+        """
+        popen = self._popen
+        if not self.forked or popen is None or self._killing or self._parent_gone:
+            return
+        status = popen.poll()
+        if status is None and not (look and dying(popen.pid)):
+            return
+        if status is not None and status >= 0:
+            return  # it ended on its own, after the agent and all it started
+        self._parent_gone = True
+        if self._agent_status is None:
+            self._agent_status = -signal.SIGKILL  # by PR_SET_PDEATHSIG, unreported
+        self._incident(f"killed its parent process (signal {signal.SIGKILL}), and so itself")
 
     def _incident(self, text: str) -> None:
         if text not in self.incidents:
@@ -430,6 +472,25 @@ class AgentProcess:
             self._killed += await trio.to_thread.run_sync(kill_tree, popen.pid)
             self._notify()
 
+    def _orphans_of_forked_agent(self) -> list[int]:
+        """What is left of a forked agent's process group when the target killed the
+        agent's parent, its keeper: the agent (dead, or dying by ``PR_SET_PDEATHSIG``) and
+        what it started, orphans of no keeper, which come to us (a subreaper) to be killed
+        and reaped.
+
+        A process the agent's family moved to a group of its own is not found here: it runs
+        on under the harness until the run ends. (A spawned agent's keeper outlives a
+        killed decoy parent and holds all of them.)
+        """
+        if not (self.forked and self._parent_gone and self._agent_pid):
+            return []
+        found = []
+        for pid, (_ppid, _state, group, start) in proc_table().items():
+            if group == self._agent_pid:
+                _killed_starts[pid] = start  # reaped only while it is still that process
+                found.append(pid)
+        return found
+
     def _note_strays(self, table: ProcTable) -> None:
         """Record processes the agent's family left outside it (daemons, the children of an
         agent that died): orphans, re-parented to the keeper, that still run.
@@ -444,7 +505,7 @@ class AgentProcess:
         strays = [
             pid
             for pid, (ppid, state, *_rest) in table.items()
-            if ppid == keeper and pid != parent and state != "Z"
+            if ppid == keeper and pid not in (parent, self._agent_pid) and state != "Z"
         ]
         if strays:
             self._incident(
@@ -476,6 +537,7 @@ class AgentProcess:
                     await trio.sleep(0.005)
         killed: list[int] = []
         killed_already = self._killing  # by the watch (a fork bomb...): no strays to note
+        self._note_parent_killed(look=True)
         if not await self._end_session():
             look = None
             if not killed_already and popen.poll() is None:
@@ -483,9 +545,11 @@ class AgentProcess:
                 # waits for is outside the session (a daemon the census had not seen yet).
                 look = self._note_strays
             self._killing = True
+            orphans = self._orphans_of_forked_agent()
             killed = await trio.to_thread.run_sync(
-                functools.partial(kill_tree, popen.pid, inspect=look)
+                functools.partial(kill_tree, popen.pid, *orphans, inspect=look)
             )
+            killed += orphans
         with contextlib.suppress(OSError):
             if popen.stdin:
                 popen.stdin.close()
@@ -495,6 +559,8 @@ class AgentProcess:
         if status is None:
             status = await trio.to_thread.run_sync(popen.wait)
         if not isinstance(popen, subprocess.Popen):
+            if popen.exit_fd >= 0:
+                trio.lowlevel.notify_closing(popen.exit_fd)  # _await_forked_keeper's
             popen.release()
         self.exit_status = self._agent_status if self._agent_status is not None else status
         if self._killed or killed:
@@ -551,23 +617,23 @@ class AgentProcess:
             os.killpg(pid, signal.SIGKILL)
         except OSError:
             return False
-        await wait_for_exit(popen, SESSION_END_LIMIT)
+        if isinstance(popen, subprocess.Popen):
+            await wait_for_exit(popen, SESSION_END_LIMIT)
+        else:
+            with trio.move_on_after(SESSION_END_LIMIT):
+                await self._keeper_ended.wait()
         return popen.poll() == 0
 
 
-async def wait_for_exit(process: subprocess.Popen[bytes] | ForkedProcess, timeout: float) -> None:
-    """Return once ``process`` (a keeper) has exited, or after ``timeout`` seconds.
+async def wait_for_exit(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """Return once ``process`` (a spawned agent's keeper) has exited, or after ``timeout``
+    seconds.
 
     Woken by the exit itself, not by polling: a poll's pauses added about 10 ms to the end
-    of every agent. A forked agent's keeper is watched through its exit fd; a child of ours
-    (not reaped yet, so that its pid cannot be another's) through a pidfd (Linux 5.3 and
-    later), elsewhere by polls.
+    of every agent. A child of ours (not reaped yet, so that its pid cannot be another's)
+    is watched through a pidfd (Linux 5.3 and later), elsewhere by polls. (A forked agent's
+    keeper is watched through its exit fd: ``AgentProcess._await_forked_keeper``.)
     """
-    if not isinstance(process, subprocess.Popen):
-        with trio.move_on_after(timeout):
-            while process.poll() is None:
-                await trio.lowlevel.wait_readable(process.exit_fd)
-        return
     pid = process.pid
     try:
         fd = os.pidfd_open(pid)

@@ -2,9 +2,14 @@
 
 A server process (an agent, or a fork server) never has the harness for its parent. ``split``
 forks: the child goes on as the server process and the parent stays behind as its *keeper*,
-which never returns into the caller's code. An agent gets two of them::
+which never returns into the caller's code. A spawned agent gets two of them::
 
     harness ── keeper (child subreaper) ── parent (a decoy) ── agent
+
+and a forked agent one, its parent and keeper at once (``harness.forkserver``: a fork of a
+fork server costs 2 ms)::
+
+    fork server ── keeper (child subreaper) ── agent
 
 - The keeper is a child subreaper (Linux): whatever the target orphans (a daemon that forked
   twice and called ``setsid``, the children of a server that died) is re-parented to it, so
@@ -13,7 +18,8 @@ which never returns into the caller's code. An agent gets two of them::
 - The parent is the one process a target's ``os.kill(os.getppid(), SIGKILL)`` reaches. The
   agent asked the kernel to be killed when its parent dies (``PR_SET_PDEATHSIG``), so killing
   the parent ends the agent too; the keeper, still alive, holds what they left and reports
-  that the parent was killed.
+  that the parent was killed. (Killing a forked agent's keeper leaves what the agent's group
+  held to the harness, a subreaper, which finds it by process group.)
 - Each reports the exit of its child on the agent's event pipe, as one line the harness
   reads and keeps out of the events: ``{"ev": "harness:exit", "who": "agent"|"parent",
   "status": N}`` (``N`` is an exit code, or minus a signal number), then closes its end, so

@@ -140,8 +140,13 @@ def test_forked_agents_are_as_fresh_as_spawned_ones(python):
         assert run.at_ready["threads"] == 1 and run.at_ready["children"] == 0
         assert probe["threads"] == 1 and probe["main thread"] == "MainThread"
         assert probe["pid"] == run.agent.pid
-        # A decoy parent under the agent's keeper (harness.keeper), never the harness.
-        assert probe["parent"] not in (os.getpid(), run.agent.keeper_pid)
+        # Never the harness: a forked agent's parent is its keeper (harness.forkserver), a
+        # spawned one's a decoy under its keeper (harness.keeper).
+        assert probe["parent"] != os.getpid()
+        if run.forked:
+            assert probe["parent"] == run.agent.keeper_pid
+        else:
+            assert probe["parent"] != run.agent.keeper_pid
         assert probe["cwd"] == probe["path0"] == os.path.realpath(probe["tmpdir"])
         assert probe["fds"] == sorted({0, 1, 2, probe["server fd"], probe["event fd"]})
         assert run.output == ("to stdout\n", "to stderr\n")
