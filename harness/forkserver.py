@@ -32,7 +32,11 @@ harness. Every message either way is one JSON object.
    third process per agent cost a catalog run 13 % of its CPU. A target that kills a forked
    agent's parent kills its keeper: the harness sees the exit fd end without a word while
    it was killing nothing, which is that incident, and kills and reaps what the agent's
-   process group left, which comes to the harness.
+   process group left, which comes to the harness. The price: a target that both kills its
+   parent and has started a daemon (a process in a session of its own) leaves that daemon
+   to the harness as an orphan nobody can tell from the host program's own children, so it
+   runs on, and a run ends with "processes left behind" (exit 3); spawn such a target
+   (``--no-fork-server``) to have it judged.
 
 Like a spawned agent, the server has a keeper of its own, the process the harness started
 (not a subreaper, so that agents' keepers pass it by): a target whose import kills its
