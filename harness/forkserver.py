@@ -32,15 +32,14 @@ harness. Every message either way is one JSON object.
    third process per agent cost a catalog run 13 % of its CPU. A target that kills a forked
    agent's parent kills its keeper: the harness sees the exit fd end without a word while
    it was killing nothing, which is that incident, and kills and reaps what the agent's
-   process group left, which comes to the harness. The price: a target that both kills its
-   parent and has started a daemon (a process in a session of its own) leaves that daemon
-   to the harness as an orphan nobody can tell from the host program's own children, so it
-   runs on, and a run ends with "processes left behind" (exit 3); spawn such a target
-   (``--no-fork-server``) to have it judged.
+   process group left, which comes to the server's keeper. A daemon it had started (a
+   process in a session of its own) comes there too and is killed with the server's tree
+   when the harness closes the server, at the end of the run.
 
 Like a spawned agent, the server has a keeper of its own, the process the harness started
-(not a subreaper, so that agents' keepers pass it by): a target whose import kills its
-parent kills that keeper, which the server sees and reports as the target's failure. During
+(a subreaper: agents' keepers come to it should the server die): a target whose import
+kills its parent kills that keeper, which the server sees and reports as the target's
+failure. During
 the import the server is a child subreaper, so that a daemon the import leaves shows as a
 child (and the server refuses); after a refusal or a failure it waits for the harness to
 kill it with whatever the import left.
@@ -142,8 +141,10 @@ def unforkable(
 def serve_forks(fd: int) -> None:
     """Run as a fork server on the socket ``fd``; exits when the harness closes its end."""
     # This process stays as the server's keeper (it mirrors the server's exit status); the
-    # server outlives it if the target kills it, to report that.
-    split("fork server", die_with_parent=False, mirror=True)
+    # server outlives it if the target kills it, to report that. A subreaper: what an
+    # agent whose keeper the target killed leaves (a daemon) comes to it, in the server's
+    # tree, which the harness kills when it closes the server.
+    split("fork server", die_with_parent=False, mirror=True, subreaper=True)
     sock = socket.socket(fileno=fd)
     # The agents must see the argv of a spawned agent, and so must the target's import.
     del sys.argv[1:]

@@ -71,7 +71,8 @@ class ForkedProcess:
     pipe), ``poll()`` and ``wait()``. The keeper is its fork server's child, not ours: its
     exit is the end of ``exit_fd`` (the read end of its exit fd), and its status what it
     said there (a keeper that ends without a word was killed: ``-SIGKILL``). Should the
-    fork server die first, the keeper comes to us (a child subreaper), and is reaped here.
+    fork server die first, the keeper comes to the server's keeper, or to us (a child
+    subreaper) if that has gone too, and is reaped here.
     ``release`` closes the fds once the host is done with it.
     """
 

@@ -475,12 +475,13 @@ class AgentProcess:
     def _orphans_of_forked_agent(self) -> list[int]:
         """What is left of a forked agent's process group when the target killed the
         agent's parent, its keeper: the agent (dead, or dying by ``PR_SET_PDEATHSIG``) and
-        what it started, orphans of no keeper, which come to us (a subreaper) to be killed
-        and reaped.
+        what it started, orphans of no keeper (they go to the fork server's keeper, a
+        subreaper), to be killed now.
 
         A process the agent's family moved to a group of its own is not found here: it runs
-        on under the harness until the run ends. (A spawned agent's keeper outlives a
-        killed decoy parent and holds all of them.)
+        on under the fork server's keeper until the harness closes the server, at the end
+        of the run. (A spawned agent's keeper outlives a killed decoy parent and holds all
+        of them.)
         """
         if not (self.forked and self._parent_gone and self._agent_pid):
             return []

@@ -184,6 +184,14 @@ def hostile_targets(work: Path) -> list[Hostile]:
             DAEMON + in_setup("_daemon()"),
             each({"fails"}, "outside its process"),
         ),
+        # 9b: both: a daemon (which holds the client's connection, the agent's stdin and its
+        # event pipe), then the parent killed. A forked agent's keeper is its parent: the
+        # daemon goes to the fork server's keeper, and is killed with the server's tree.
+        Hostile(
+            "daemon_kill_parent_handler",
+            DAEMON + in_setup("_daemon()\n" + sig + "_o.kill(_o.getppid(), _s.SIGKILL)"),
+            each({"fails", "hang"}, "", scenarios=(ECHO,)),
+        ),
         # 10: a handler that writes a file in its work folder until it cannot
         Hostile(
             "disk_handler",
@@ -238,7 +246,7 @@ GROUPS = [
             "port_daemon",
         ],
     ),
-    ("spin", (ECHO,), 2, ["spin_handler"]),
+    ("spin", (ECHO,), 2, ["spin_handler", "daemon_kill_parent_handler"]),
 ]
 
 
