@@ -1,6 +1,10 @@
 """Normalizers: what varies between runs goes, everything else stays."""
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from harness.observation import (
+    canonical_spellings,
     event_key,
     normalize_http,
     normalize_text,
@@ -141,3 +145,69 @@ def test_a_server_header_of_any_software_loses_only_its_versions():
     for header in ("WSGIServer/0.2 CPython/3.9.18", "WSGIServer/0.2 PyPy/3.9.16"):
         assert normalize_http(f"Server: {header}\r\n") == "Server: WSGIServer<version> <python>\r\n"
     assert normalize_http("Server: odd\r\n") == "Server: odd\r\n"
+
+
+# --- the quick checks before each pattern change nothing --------------------------------
+
+_FRAGMENTS = [
+    "('127.0.0.1', 8080)",
+    '("::1", 443)',
+    "'0.0.0.0', 1",
+    'Traceback (most recent call last):\n  File "x.py", line 3, in f\n    g()\n',
+    "\nDuring handling of the above exception, another exception occurred:\n\n",
+    "[23/Nov/2026 05:55:02]",
+    "/x/y.py:12: ResourceWarning: unclosed <socket>\n  sock = f()\n",
+    "fd=12",
+    "<_io.StringIO object at 0x7f3a12>",
+    "'latin1' codec can't encode",
+    "encoding='UTF8'",
+    "socket.timeout: timed out",
+    "<class 'pyexpat.ExpatError'>",
+    "ValueError: x\n",
+    " ",
+    "\n",
+    "plain",
+]
+
+
+def _every_pattern(text: str) -> tuple[str, set[str]]:
+    """What normalize_text and canonical_spellings did before they looked first: every
+    pattern applied to every text."""
+    from harness import observation as o
+
+    text = o._IP_PORT.sub(r"\1PORT", text)
+    text = o._CHAINED.sub("\n<chained>\n", text)
+    text = o._TRACEBACK.sub("Traceback (most recent call last):\n  <frames>\n", text)
+    text = o._LOG_TIME.sub("[<time>]", text)
+    text = o._WARNING_AT.sub(r"<where>: \1: \2\n", text)
+    text = o._FD_NUMBER.sub("fd=<n>", text)
+    text = o._OBJECT_ADDRESS.sub(r"\1 0x<addr>", text)
+    changed: set[str] = set()
+
+    def codec(match):
+        spelled = match.group(1) or match.group(2)
+        name = o._codec_name(spelled)
+        if name is None or name == spelled:
+            return match.group(0)
+        changed.add(f"'{spelled}' -> '{name}'")
+        return f"'{name}'"
+
+    def exception(match):
+        dotted = match.group(1) or match.group(2)
+        name = o._exception_name(dotted)
+        if name is None or name == dotted:
+            return match.group(0)
+        changed.add(f"{dotted} -> {name}")
+        return name
+
+    text = o._CODEC_NAME.sub(codec, text)
+    text = o._DOTTED_EXCEPTION.sub(exception, text)
+    return text, changed
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_FRAGMENTS) | st.text(max_size=8), max_size=8))
+def test_looking_first_changes_nothing(parts):
+    text = "".join(parts)
+    normalized = normalize_text(text)
+    assert canonical_spellings(normalized) == _every_pattern(text)
