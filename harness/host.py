@@ -205,7 +205,7 @@ class AgentProcess:
         nursery.start_soon(self._watch)
         if self.forked:
             nursery.start_soon(self._await_forked_keeper)
-        if not self.forked:
+        else:
             self._send(setup)  # a forked agent had it with its fork request
 
     async def _collect(self, stream: trio.lowlevel.FdStream) -> None:
@@ -964,11 +964,12 @@ def _usable_tmpfs(path: str) -> bool:
     """Whether ``path`` is a tmpfs mount point, writable, without ``noexec``, with room."""
     try:
         with open("/proc/self/mounts") as mounts:
-            entries = [line.split() for line in mounts]
-        options = [e[3].split(",") for e in entries if len(e) > 3 and e[1] == path]
-        if not options or [e[2] for e in entries if e[1] == path][-1] != "tmpfs":
+            # The last mount on a path is the one in force.
+            found = [e for e in (line.split() for line in mounts) if len(e) > 3 and e[1] == path]
+        if not found or found[-1][2] != "tmpfs":
             return False
-        if "noexec" in options[-1] or "ro" in options[-1]:
+        options = found[-1][3].split(",")
+        if "noexec" in options or "ro" in options:
             return False
         if not os.access(path, os.W_OK | os.X_OK):
             return False
