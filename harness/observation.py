@@ -14,7 +14,7 @@ import functools
 import importlib
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 _IP_PORT = re.compile(r"""(['"](?:127\.0\.0\.1|::1|0\.0\.0\.0|::)['"],\s*)\d+""")
@@ -47,22 +47,35 @@ def normalize_text(text: str, replacements: Iterable[tuple[str, str]] = ()) -> s
     for old, new in replacements:
         if old:
             text = text.replace(old, new)
-    # Each pattern only where its fixed part occurs: a run normalizes a quarter of a
-    # million strings, few of which hold any of these.
-    if "127.0.0.1" in text or "::" in text or "0.0.0.0" in text:
-        text = _IP_PORT.sub(r"\1PORT", text)
-    if "During handling" in text:
-        text = _CHAINED.sub("\n<chained>\n", text)
-    if "Traceback (most recent call last):" in text:
-        text = _TRACEBACK.sub("Traceback (most recent call last):\n  <frames>\n", text)
-    if "[" in text:
-        text = _LOG_TIME.sub("[<time>]", text)
-    if "Warning: " in text:
-        text = _WARNING_AT.sub(r"<where>: \1: \2\n", text)
-    if "fd=" in text:
-        text = _FD_NUMBER.sub("fd=<n>", text)
-    if " 0x" in text:
-        text = _OBJECT_ADDRESS.sub(r"\1 0x<addr>", text)
+    return _substitute(_NORMALIZERS, text)
+
+
+#: One normalizing rule: see ``_NORMALIZERS``.
+Rule = tuple[Callable[[str], bool], "re.Pattern[str]", Any]
+
+#: (whether the pattern can match the text at all, the pattern, its replacement), in order.
+#: The first looks for the pattern's fixed part: a run normalizes a quarter of a million
+#: strings, few of which hold any of these.
+_NORMALIZERS: tuple[Rule, ...] = (
+    (lambda t: "127.0.0.1" in t or "::" in t or "0.0.0.0" in t, _IP_PORT, r"\1PORT"),
+    (lambda t: "During handling" in t, _CHAINED, "\n<chained>\n"),
+    (
+        lambda t: "Traceback (most recent call last):" in t,
+        _TRACEBACK,
+        "Traceback (most recent call last):\n  <frames>\n",
+    ),
+    (lambda t: "[" in t, _LOG_TIME, "[<time>]"),
+    (lambda t: "Warning: " in t, _WARNING_AT, r"<where>: \1: \2\n"),
+    (lambda t: "fd=" in t, _FD_NUMBER, "fd=<n>"),
+    (lambda t: " 0x" in t, _OBJECT_ADDRESS, r"\1 0x<addr>"),
+)
+
+
+def _substitute(rules: Iterable[Rule], text: str, look_first: bool = True) -> str:
+    """Apply each rule's pattern to ``text`` (with ``look_first``, only if it can match)."""
+    for can_match, pattern, replacement in rules:
+        if not look_first or can_match(text):
+            text = pattern.sub(replacement, text)
     return text
 
 
@@ -92,6 +105,11 @@ def canonical_spellings(text: str) -> tuple[str, set[str]]:
     text differed.
     """
     changed: set[str] = set()
+    return _substitute(_spelling_rules(changed), text), changed
+
+
+def _spelling_rules(changed: set[str]) -> tuple[Rule, ...]:
+    """``canonical_spellings``'s rules; each rewrite is noted in ``changed``."""
 
     def codec(match: re.Match[str]) -> str:
         spelled = match.group(1) or match.group(2)
@@ -109,11 +127,10 @@ def canonical_spellings(text: str) -> tuple[str, set[str]]:
         changed.add(f"{dotted} -> {name}")
         return name
 
-    if "codec" in text or "encoding=" in text:
-        text = _CODEC_NAME.sub(codec, text)
-    if "." in text and (":" in text or "class '" in text):
-        text = _DOTTED_EXCEPTION.sub(exception, text)
-    return text, changed
+    return (
+        (lambda t: "codec" in t or "encoding=" in t, _CODEC_NAME, codec),
+        (lambda t: "." in t and (":" in t or "class '" in t), _DOTTED_EXCEPTION, exception),
+    )
 
 
 @functools.lru_cache(maxsize=256)

@@ -4,6 +4,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.observation import (
+    _NORMALIZERS,
+    _spelling_rules,
+    _substitute,
     canonical_spellings,
     event_key,
     normalize_http,
@@ -173,36 +176,9 @@ _FRAGMENTS = [
 def _every_pattern(text: str) -> tuple[str, set[str]]:
     """What normalize_text and canonical_spellings did before they looked first: every
     pattern applied to every text."""
-    from harness import observation as o
-
-    text = o._IP_PORT.sub(r"\1PORT", text)
-    text = o._CHAINED.sub("\n<chained>\n", text)
-    text = o._TRACEBACK.sub("Traceback (most recent call last):\n  <frames>\n", text)
-    text = o._LOG_TIME.sub("[<time>]", text)
-    text = o._WARNING_AT.sub(r"<where>: \1: \2\n", text)
-    text = o._FD_NUMBER.sub("fd=<n>", text)
-    text = o._OBJECT_ADDRESS.sub(r"\1 0x<addr>", text)
     changed: set[str] = set()
-
-    def codec(match):
-        spelled = match.group(1) or match.group(2)
-        name = o._codec_name(spelled)
-        if name is None or name == spelled:
-            return match.group(0)
-        changed.add(f"'{spelled}' -> '{name}'")
-        return f"'{name}'"
-
-    def exception(match):
-        dotted = match.group(1) or match.group(2)
-        name = o._exception_name(dotted)
-        if name is None or name == dotted:
-            return match.group(0)
-        changed.add(f"{dotted} -> {name}")
-        return name
-
-    text = o._CODEC_NAME.sub(codec, text)
-    text = o._DOTTED_EXCEPTION.sub(exception, text)
-    return text, changed
+    text = _substitute(_NORMALIZERS, text, look_first=False)
+    return _substitute(_spelling_rules(changed), text, look_first=False), changed
 
 
 @settings(max_examples=300, deadline=None)
