@@ -371,7 +371,7 @@ class _Server:
         its request. Never returns.
 
         The keeper is the agent's parent too (no decoy: a fork of this server costs 2 ms of
-        CPU, a fifth of a small scenario's). It stays behind (``harness.keeper``) and gets
+        CPU, see the module's docstring). It stays behind (``harness.keeper``) and gets
         the event pipe and the exit fd from the agent when its request comes; the agent
         says how its preparation went on ``sock``. Both end when the server does (the end
         of the socket).
