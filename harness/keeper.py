@@ -18,8 +18,9 @@ fork server costs 2 ms)::
 - The parent is the one process a target's ``os.kill(os.getppid(), SIGKILL)`` reaches. The
   agent asked the kernel to be killed when its parent dies (``PR_SET_PDEATHSIG``), so killing
   the parent ends the agent too; the keeper, still alive, holds what they left and reports
-  that the parent was killed. (Killing a forked agent's keeper leaves what the agent's group
-  held to the harness, a subreaper, which finds it by process group.)
+  that the parent was killed. (Killing a forked agent's keeper, its parent, sends what the
+  agent left to the fork server's keeper, a subreaper: the harness kills the agent's
+  process group at once, and the rest with the fork server's tree.)
 - Each reports the exit of its child on the agent's event pipe, as one line the harness
   reads and keeps out of the events: ``{"ev": "harness:exit", "who": "agent"|"parent",
   "status": N}`` (``N`` is an exit code, or minus a signal number), then closes its end, so
