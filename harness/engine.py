@@ -38,7 +38,7 @@ from harness.observation import (
     sorted_lines,
     summarize_events,
 )
-from harness.scenario import Run, Scenario
+from harness.scenario import SLOW, Run, Scenario
 from harness.targets import Target
 
 START_TIMEOUT = 30.0  # a cold PyPy can take seconds to import the modules
@@ -197,6 +197,13 @@ def _canonical(observation: Any) -> tuple[Any, set[str]]:
     return walk(observation), changed
 
 
+def start_order(scenarios: list[Scenario]) -> list[Scenario]:
+    """The order in which a run starts ``scenarios``: those tagged ``slow`` first (they
+    wait out timeouts of a second or more; started last, one would be the run's whole
+    tail), then the rest, each group in the order given."""
+    return sorted(scenarios, key=lambda s: SLOW not in s.tags)
+
+
 def _client_error(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.errno is not None:
         return f"{type(exc).__name__} (errno {exc.errno})"
@@ -271,7 +278,8 @@ class Engine:
     async def run(self, scenarios: Iterable[Scenario]) -> list[Result]:
         """Every scenario against every target; results in catalog order.
 
-        First every scenario runs once on every side, ``jobs`` processes at a time; then
+        First every scenario runs once on every side, ``jobs`` processes at a time, in
+        ``start_order``; then
         the differences are rerun to confirm them, one scenario at a time. After SIGINT or
         SIGTERM it returns the results that were complete, and ``interrupted`` says which
         signal stopped it.
@@ -294,13 +302,25 @@ class Engine:
             if self.progress:
                 self.progress(s, judged)
 
+        async def worker(queue: trio.MemoryReceiveChannel[Scenario]) -> None:
+            async with queue:
+                async for s in queue:
+                    await first(s)
+
         self.pool = ForkServerPool() if self.settings.fork_server else None
         try:
             async with trio.open_nursery() as outer:
                 outer.start_soon(self._stop_on_signal, outer.cancel_scope)
-                async with trio.open_nursery() as nursery:
-                    for s in scenarios:
-                        nursery.start_soon(first, s)
+                send, queue = trio.open_memory_channel[Scenario](len(scenarios))
+                for s in start_order(scenarios):
+                    send.send_nowait(s)
+                send.close()
+                async with trio.open_nursery() as nursery, queue:
+                    # One scenario per worker, its sides sharing the ``jobs`` slots: the
+                    # scenarios start in ``start_order`` (trio runs tasks started together
+                    # in an order of its own, sometimes the reverse).
+                    for _ in range(min(self.settings.jobs, len(scenarios))):
+                        nursery.start_soon(worker, queue.clone())
                 order = {s.id: i for i, s in enumerate(scenarios)}
                 for s, observed in sorted(pending, key=lambda p: order[p[0].id]):
                     reruns = []

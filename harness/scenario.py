@@ -203,6 +203,10 @@ class Scenario:
 
 REGISTRY: dict[str, Scenario] = {}
 
+#: The tag of a scenario that takes a second or more by design (it waits out a timeout):
+#: a run starts these first (``harness.engine.start_order``).
+SLOW = "slow"
+
 
 def scenario(
     id: str,

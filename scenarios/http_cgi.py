@@ -22,7 +22,7 @@ from typing import Any
 import trio
 
 from harness.known import deviation
-from harness.scenario import Run, ServerSpec, scenario
+from harness.scenario import SLOW, Run, ServerSpec, scenario
 from scenarios._http_common import reply_record
 from scenarios._http_files_common import File, Site, build_tree, get
 
@@ -110,6 +110,7 @@ def handle_errors(run: Run) -> list[str]:
     # with the fix is still reading as well, and it starts the script before the read, so
     # it leaves the script and its pipes behind: there the invariant fails on the stdlib.
     known=[deviation("gh-119452", ("facts.reply", "facts.handle_error", "events", "stderr"))],
+    tags=(SLOW,),  # the reference: the client's 5 s wait for a reply
 )
 async def subprocess_reset_during_body(run: Run) -> None:
     """Subprocess path: a POST announces 100 bytes and sends 10, the client waits for the

@@ -7,7 +7,7 @@ their clients, and every scenario ends with no child and no zombie left.
 
 from __future__ import annotations
 
-from harness.scenario import Known, ServerSpec, scenario
+from harness.scenario import SLOW, Known, ServerSpec, scenario
 from scenarios._ss_concurrency_common import (
     COMMAND,
     DATAGRAM_COMMAND,
@@ -240,6 +240,7 @@ async def active_children(run):
             issue="gh-90093/S18",
         )
     ],
+    tags=(SLOW,),  # the reference: the 1 s wait for the third handle_request
 )
 async def max_children_handle_request(run):
     """max_children=2 in a handle_request loop: does a third handle_request fork while

@@ -19,7 +19,7 @@ import trio
 
 from harness.engine import Engine, Settings, observe
 from harness.errors import TargetDidNotStart
-from harness.scenario import Known, Scenario, ServerSpec
+from harness.scenario import SLOW, Known, Scenario, ServerSpec
 from harness.targets import Target
 
 BASE = Target("stdlib")
@@ -261,3 +261,40 @@ def test_a_scenario_that_raises_is_error_the_harnesss_own():
     results = {r.target: r for r in trio.run(engine.run, [scenario])}
     assert results["stdlib"].verdict == "error"
     assert "KeyError" in results["stdlib"].reason
+
+
+def test_scenarios_start_slow_ones_first_then_in_catalog_order_within_jobs():
+    started: list[str] = []
+    running = 0
+    most = 0
+
+    async def recording(scenario, target, pool):
+        nonlocal running, most
+        if target is BASE:
+            started.append(scenario.id)
+        running += 1
+        most = max(most, running)
+        await trio.sleep(0.01)
+        running -= 1
+        return await observe(scenario, target, pool, agent_factory=FakeAgent)
+
+    FakeAgent.replies = {"stdlib": answers("pong"), "mine": answers("pong")}
+    FakeAgent.starts = {}
+    engine = Engine([MINE], BASE, Settings(jobs=3, fork_server=False), observer=recording)
+    scenarios = [
+        Scenario(f"fake/engine/ping{n}", ask_ping, ServerSpec(), "asks once", tags=tags)
+        for n, tags in enumerate([(), (), (SLOW,), (), (), (SLOW,), ()] * 3)
+    ]
+    ids = [s.id for s in scenarios]
+    slow = [s.id for s in scenarios if SLOW in s.tags]
+    for _ in range(3):  # trio sometimes runs tasks started together in reverse
+        started.clear()
+        results = trio.run(engine.run, scenarios)
+        assert [r.scenario for r in results if r.target == "mine"] == ids  # catalog order
+        # Three workers take scenarios from one queue: each starts at most two places
+        # away from its place in the start order.
+        expected = slow + [i for i in ids if i not in slow]
+        assert sorted(started) == sorted(expected)
+        assert all(abs(started.index(i) - expected.index(i)) <= 2 for i in ids)
+        assert set(started[: len(slow)]) <= set(expected[: len(slow) + 2])
+        assert most <= 3
