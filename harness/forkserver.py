@@ -310,10 +310,11 @@ class _Server:
         why = unforkable(setup, request["env"], self.env)
         if why:
             return {"refused": why}
-        return self._fork(request, fds)
+        return self._fork(data, fds)
 
-    def _fork(self, request: Dict[str, Any], fds: List[int]) -> Dict[str, Any]:
-        """Hand the request to the agent standing by; the reply once it is prepared."""
+    def _fork(self, request: bytes, fds: List[int]) -> Dict[str, Any]:
+        """Hand the request (as received) to the agent standing by; the reply once it is
+        prepared."""
         standby, self.standby = self.standby, None
         if standby is None:
             standby = self._stand_by()
@@ -323,7 +324,7 @@ class _Server:
         keeper = None
         try:
             keeper = int(sock.recv(64))  # the first thing a keeper says
-            socket.send_fds(sock, [json.dumps(request).encode()], fds)
+            socket.send_fds(sock, [request], fds)
         except (OSError, ValueError) as exc:
             said = "the keeper failed: %s" % (exc,)
         else:
