@@ -279,10 +279,9 @@ class Engine:
         """Every scenario against every target; results in catalog order.
 
         First every scenario runs once on every side, ``jobs`` processes at a time, in
-        ``start_order``; then
-        the differences are rerun to confirm them, one scenario at a time. After SIGINT or
-        SIGTERM it returns the results that were complete, and ``interrupted`` says which
-        signal stopped it.
+        ``start_order``; then the differences are rerun to confirm them, one scenario at a
+        time. After SIGINT or SIGTERM it returns the results that were complete, and
+        ``interrupted`` says which signal stopped it.
         """
         scenarios = list(scenarios)
         results: dict[str, list[Result]] = {}
