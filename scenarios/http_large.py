@@ -28,6 +28,7 @@ MIB = 1024 * 1024
 KIB64 = 64 * 1024
 
 
+@functools.cache  # every tree of a run has the same files: 7 MiB made once, not per side
 def noise(size: int, seed: int) -> bytes:
     """``size`` pseudo-random bytes, the same on every run."""
     return random.Random(seed).getrandbits(8 * size).to_bytes(size, "little") if size else b""
