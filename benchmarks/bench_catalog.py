@@ -5,8 +5,10 @@ Runs the selected catalog (all of it by default), the reference against the stdl
 user does: ``python -m harness run``, timed from the command to its report (its exit), once
 with fork servers and once with ``--no-fork-server`` (every server process spawned); prints
 both times, the CPU the machine spent during each, their ratio, whether
-the verdicts agree and whether the fork-server run meets ``CATALOG_GOAL`` (issue 12); then
-the cost of starting one agent (start to ``ready``, one at a time) each way. On a machine
+the verdicts agree and whether the fork-server run meets ``CATALOG_GOAL`` (issue 12), and
+the scenarios whose ``slow`` tag disagrees with their time (a run starts the tagged ones
+first: ``harness.engine.start_order``); then the cost of starting one agent (start to
+``ready``, one at a time) each way. On a machine
 shared with other work only the ratios mean something (and the CPU figures nothing): the
 load average is printed.
 """
@@ -31,19 +33,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness.forkservers import ForkServerPool
 from harness.host import AgentProcess, leftovers, make_workdir
-from harness.scenario import ServerSpec
+from harness.scenario import SLOW, ServerSpec
 from harness.targets import BUILTIN
+from scenarios import load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Seconds the whole catalog may take, command to report, on a 2-core machine (issue 12).
 CATALOG_GOAL = 20.0
+#: Seconds a scenario takes from which it should be tagged ``slow``, and below which a
+#: tagged one no longer needs it (the reference's time: a report has the time of each
+#: target, and of a baseline only when it failed).
+SLOW_FROM = 1.0
+UNTAG_BELOW = 0.5
+
+Times = dict[str, float]  # scenario -> seconds of its slowest row in the report
 
 
 def run_catalog(
     patterns: list[str], jobs: int | None, fork_server: bool
-) -> tuple[float, float, dict[tuple[str, str], str]]:
+) -> tuple[float, float, dict[tuple[str, str], str], Times]:
     """One ``python -m harness run``; its wall time, its CPU seconds (with everything it
-    started) and its verdicts by (scenario, target)."""
+    started), its verdicts by (scenario, target) and each scenario's time."""
     report_dir = Path(tempfile.mkdtemp(prefix="bench-catalog-"))
     command = [sys.executable, "-m", "harness", "run", "--quiet", "--report-dir", str(report_dir)]
     command += [arg for pattern in patterns for arg in ("--select", pattern)]
@@ -60,7 +70,24 @@ def run_catalog(
         rows = json.loads((report_dir / "report.json").read_text())["results"]
     finally:
         shutil.rmtree(report_dir, ignore_errors=True)
-    return elapsed, cpu, {(r["scenario"], r["target"]): r["verdict"] for r in rows}
+    times: Times = {}
+    for r in rows:
+        times[r["scenario"]] = max(times.get(r["scenario"], 0.0), float(r["duration_s"] or 0))
+    return elapsed, cpu, {(r["scenario"], r["target"]): r["verdict"] for r in rows}, times
+
+
+def mistagged(times: Times) -> tuple[list[str], list[str]]:
+    """The scenarios to tag ``slow`` (untagged, ``SLOW_FROM`` s or more) and those whose
+    tag is stale (tagged, under ``UNTAG_BELOW`` s), with their times."""
+    catalog = load_catalog()
+    to_tag, stale = [], []
+    for sid, seconds in sorted(times.items(), key=lambda item: -item[1]):
+        tagged = SLOW in catalog[sid].tags
+        if not tagged and seconds >= SLOW_FROM:
+            to_tag.append(f"{sid} ({seconds:.2f} s)")
+        elif tagged and seconds < UNTAG_BELOW:
+            stale.append(f"{sid} ({seconds:.2f} s)")
+    return to_tag, stale
 
 
 def machine_cpu() -> float:
@@ -119,8 +146,8 @@ def main() -> None:
     args = parser.parse_args()
 
     load = os.getloadavg()[0]
-    forked_time, forked_cpu, forked_verdicts = run_catalog(args.select, args.jobs, True)
-    spawned_time, spawned_cpu, spawned_verdicts = run_catalog(args.select, args.jobs, False)
+    forked_time, forked_cpu, forked_verdicts, times = run_catalog(args.select, args.jobs, True)
+    spawned_time, spawned_cpu, spawned_verdicts, _ = run_catalog(args.select, args.jobs, False)
     scenarios = len({scenario for scenario, _ in forked_verdicts})
     jobs = args.jobs or "the default number of"
     print(f"{scenarios} scenarios, reference against stdlib, {jobs} server processes at a time")
@@ -135,6 +162,9 @@ def main() -> None:
     differ = sorted(k for k in forked_verdicts if forked_verdicts[k] != spawned_verdicts.get(k))
     counts = collections.Counter(forked_verdicts.values())
     print(f"  verdicts: {dict(counts)}; differing between the two runs: {differ or 'none'}")
+    to_tag, stale = mistagged(times)
+    print(f"  to tag slow (the reference: {SLOW_FROM:g} s or more): {', '.join(to_tag) or 'none'}")
+    print(f"  tagged slow, the reference under {UNTAG_BELOW:g} s: {', '.join(stale) or 'none'}")
 
     forked_costs = trio.run(start_costs, args.starts, True)
     spawned_costs = trio.run(start_costs, args.starts, False)
