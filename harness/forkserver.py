@@ -14,18 +14,23 @@ harness. Every message either way is one JSON object.
    ``{"refused": why}`` (this interpreter or target cannot be forked from; spawn its agents)
    or ``{"failed": "Type: message", "traceback": ...}`` (the target's import raised), and
    exits after either of the last two.
-2. Before each wait for a request, the server forks the next agent ahead of it, with its
-   keeper (``harness.keeper``), which is the agent's parent too. Each request is
+2. An agent is forked ahead of its request by a keeper (``harness.keeper``), the server's
+   child and the agent's parent, and waits. Each request is
    ``{"setup": ..., "env": {...}, "cwd": ...}`` (the agent's setup, its whole environment
    and its working directory) with five fds: the agent's stdin (read end), stdout, stderr
-   and event pipe (write end), and the keeper's exit fd (write end). It goes to the waiting
+   and event pipe (write end), and the keeper's exit fd (write end). It goes to a waiting
    agent, which gives the event pipe and the exit fd to its keeper, and prepares. The
    server answers ``{"pid": AGENT, "keeper": KEEPER}`` or ``{"refused": why}`` (with
    ``"keeper"`` when there is one whose tree the harness must kill). The keeper stays the
-   server's child (the server ignores SIGCHLD, so the kernel reaps it): the harness learns
-   of its exit from the exit fd, and kills its tree by pid like a spawned agent's. (A
-   keeper re-parented to the harness, a child subreaper, would let the harness wait for it,
-   but the middle process that takes costs a fork of every agent.)
+   server's child (the server ignores SIGCHLD, so the kernel reaps it), and kills its tree
+   by pid like a spawned agent's. Once the agent and everything it started are gone, the
+   keeper says ``0`` and a newline on the exit fd (a keeper killed says nothing: its end
+   is all the harness reads), waits for the harness to close its end of it, forks its next
+   agent and tells the server that it stands by again: a keeper serves agent after agent,
+   one at a time, and the server forks a new one only when none stands by. That saves
+   each agent about 3 ms of CPU (a keeper's fork and exit, and the first steps of a
+   process forked from this server): a catalog run took about a fifth more CPU when each
+   agent had a keeper of its own.
    A spawned agent has a decoy parent under its keeper, so that a target that kills its
    parent leaves the keeper to hold what the agent started. A forked one has none: each
    fork of this server costs 2 ms of CPU (its page tables, copied pages, its exit), and a
@@ -59,15 +64,24 @@ import importlib
 import io
 import json
 import os
+import select
 import signal
 import socket
 import sys
 import threading
 import time
 import traceback
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
-from harness.keeper import send_report_fd, set_subreaper, split
+from harness.keeper import (
+    fork_child,
+    hold_only,
+    ignore_signals,
+    keep_child,
+    send_report_fd,
+    set_subreaper,
+    split,
+)
 from harness.precompiled import precompile
 
 #: Modules the agents of most scenarios import after the target's: importing them once here
@@ -110,6 +124,8 @@ STARTUP_NAMES = frozenset(
 #: The fds a request carries, in order.
 REQUEST_FDS = ("stdin", "stdout", "stderr", "events", "exit")
 _MAX_MESSAGE = 1 << 20
+#: Keepers tried for one request before the server gives up (each one found gone).
+_KEEPER_ATTEMPTS = 3
 
 
 def read_at_start(name: str) -> bool:
@@ -256,9 +272,12 @@ def _parent_killed(parent: int) -> bool:
 class _Server:
     """The request loop: one agent per request, answered with its pid and its keeper's.
 
-    The next agent is forked, with its keeper, before each wait for a request
-    (``_stand_by``): a request wakes only the agent, which is as quick as a fork server
-    without keepers was.
+    Each agent comes from a keeper standing by (``_stand_by``), which forked it ahead of its
+    request: a request wakes only the agent. A keeper serves agent after agent, one at a
+    time: once everything its agent started is gone and the harness has let go of it, it
+    forks the next and says its pid again (``_keeper_rounds``). Keepers that stand by are
+    ``ready``; those whose agents run are ``busy``, until they say their pid again or their
+    socket ends (killed). A new keeper is forked only when none is ready.
     """
 
     def __init__(self, sock: socket.socket, env: Dict[str, str], modules: Dict[str, str]):
@@ -266,7 +285,10 @@ class _Server:
         self.env = env
         self.modules = modules
         self.start_dir = os.getcwd()
-        self.standby: Optional[socket.socket] = None
+        #: (our end of its socket, its pid) of each keeper whose agent waits for a request
+        self.ready: List[Tuple[socket.socket, int]] = []
+        #: our end of the socket of each keeper whose agent runs, by fd
+        self.busy: Dict[int, socket.socket] = {}
 
     def run(self) -> None:
         """Serve requests until the harness closes its end, then exit."""
@@ -274,8 +296,18 @@ class _Server:
         # (a keeper sets SIGCHLD back to the default for itself and its agent).
         signal.signal(signal.SIGCHLD, signal.SIG_IGN)
         while True:
-            if self.standby is None:
-                self.standby = self._stand_by()
+            if not self.ready:
+                self._stand_by()
+            waiting = [self.sock, *self.busy.values()]
+            try:
+                readable = select.select(waiting, [], [])[0]
+            except (OSError, ValueError):
+                break
+            for keeper in readable:
+                if keeper is not self.sock:
+                    self._back(keeper)
+            if self.sock not in readable:
+                continue
             try:
                 data, fds, flags, _address = socket.recv_fds(self.sock, _MAX_MESSAGE, 8)
             except OSError:
@@ -296,6 +328,18 @@ class _Server:
         _flush_stdio()
         os._exit(0)
 
+    def _back(self, sock: socket.socket) -> None:
+        """A busy keeper spoke: its pid (its next agent stands by), or the end (gone)."""
+        del self.busy[sock.fileno()]
+        try:
+            said = sock.recv(64)
+        except OSError:
+            said = b""
+        if said.isdigit():
+            self.ready.append((sock, int(said)))
+        else:
+            sock.close()
+
     def _handle(self, data: bytes, fds: List[int], flags: int) -> Dict[str, Any]:
         if flags & (getattr(socket, "MSG_TRUNC", 0) | getattr(socket, "MSG_CTRUNC", 0)):
             return {"refused": "the request was truncated"}
@@ -313,39 +357,41 @@ class _Server:
         return self._fork(data, fds)
 
     def _fork(self, request: bytes, fds: List[int]) -> Dict[str, Any]:
-        """Hand the request (as received) to the agent standing by; the reply once it is
+        """Hand the request (as received) to an agent standing by; the reply once it is
         prepared."""
-        standby, self.standby = self.standby, None
-        if standby is None:
-            standby = self._stand_by()
-        if standby is None:
-            return {"refused": "the keeper could not be forked"}
-        sock = standby
-        keeper = None
-        try:
-            keeper = int(sock.recv(64))  # the first thing a keeper says
-            socket.send_fds(sock, [request], fds)
-        except (OSError, ValueError) as exc:
-            said = "the keeper failed: %s" % (exc,)
-        else:
+        for _attempt in range(_KEEPER_ATTEMPTS):
+            if not self.ready:
+                self._stand_by()
+            if not self.ready:
+                return {"refused": "the keeper could not be forked", "final": True}
+            sock, keeper = self.ready.pop()
+            try:
+                socket.send_fds(sock, [request], fds)
+            except OSError:
+                sock.close()  # a keeper gone meanwhile (killed): the next one
+                continue
             try:
                 said = sock.recv(4096).decode("utf-8", "replace")
             except OSError as exc:
                 said = "the agent failed: %s" % (exc,)
-        finally:
-            sock.close()
-        if keeper is not None and said.startswith("ok ") and said[3:].isdigit():
+            break
+        else:
+            return {"refused": "each keeper tried was gone", "final": True}
+        if said.startswith("ok ") and said[3:].isdigit():
+            self.busy[sock.fileno()] = sock
             return {"keeper": keeper, "pid": int(said[3:])}
+        sock.close()
         # The same preparation would fail for every agent: the harness stops asking, and
-        # kills what there is of this one (the keeper is its child now).
-        reply = {"refused": "a forked agent failed to prepare: " + said, "final": True}
-        if keeper is not None:
-            reply["keeper"] = keeper
-        return reply
+        # kills what there is of this one (the keeper is our child).
+        return {
+            "refused": "a forked agent failed to prepare: " + said,
+            "final": True,
+            "keeper": keeper,
+        }
 
-    def _stand_by(self) -> Optional[socket.socket]:
-        """Fork the next agent ahead of its request, with its keeper: our end of the agent's
-        socket, or None.
+    def _stand_by(self) -> None:
+        """Fork a keeper, which forks the next agent ahead of its request; ready once it
+        says its pid (nothing is ready if it could not be forked or failed).
 
         The keeper is our child, in our tree (killed with it) until its agent is handed out.
         """
@@ -356,26 +402,34 @@ class _Server:
         except OSError:
             ours.close()
             theirs.close()
-            return None
+            return
         if keeper == 0:
             # Nothing may return from here into the server's loop: this process is a copy.
             try:
                 ours.close()
-                self._stand_by_as_keeper(theirs)
+                self._keeper_rounds(theirs)
             finally:
                 os._exit(0)
         theirs.close()
-        return ours
+        try:
+            said = ours.recv(64)  # its pid once its first agent stands by, or why not
+        except OSError:
+            said = b""
+        if said.isdigit():
+            self.ready.append((ours, int(said)))
+        else:
+            ours.close()
 
-    def _stand_by_as_keeper(self, sock: socket.socket) -> None:
-        """In the keeper: say its pid on ``sock``, fork the agent, which waits there for
-        its request. Never returns.
+    def _keeper_rounds(self, sock: socket.socket) -> None:
+        """In a keeper: fork an agent, which waits on ``sock`` for its request; say our pid
+        there; keep the agent (``harness.keeper.keep_child``), and once everything it
+        started is gone and the harness has let go of its exit fd, fork the next. Never
+        returns; ends with the server (the end of ``sock``).
 
-        The keeper is the agent's parent too (no decoy: a fork of this server costs 2 ms of
-        CPU, see the module's docstring). It stays behind (``harness.keeper``) and gets
-        the event pipe and the exit fd from the agent when its request comes; the agent
-        says how its preparation went on ``sock``. Both end when the server does (the end
-        of the socket).
+        The keeper is the parent of its agents (no decoy: a fork of this server costs 2 ms
+        of CPU, see the module's docstring), a child subreaper, and holds nothing of
+        theirs: its fds 0-2 are /dev/null, and each agent gives it only its event pipe and
+        its exit fd.
         """
         try:
             # Waited for by the keeper (and a spawned agent has the default too).
@@ -383,17 +437,51 @@ class _Server:
             os.setsid()  # out of the server's process group, which the harness may kill
             # The harness must see the end of the server's socket when the server dies.
             _close(self.sock.detach())
-            sock.send(b"%d" % os.getpid())
+            hold_only(sock.fileno())
+            set_subreaper(True)
+            handlers = ignore_signals()
+        except BaseException as exc:
+            try:
+                sock.send(("%s: %s" % (type(exc).__name__, exc)).encode()[:2000])
+            finally:
+                os._exit(1)
+        while True:
             to_keeper, keeper_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            split("agent", subreaper=True, report_from=keeper_end.fileno())
-            keeper_end.close()
+            agent = fork_child()
+            if agent == 0:
+                keeper_end.close()
+                self._stand_by_as_agent(sock, to_keeper, handlers)
+            to_keeper.close()
+            try:
+                sock.send(b"%d" % os.getpid())
+            except OSError:
+                os._exit(0)  # the server has gone; the agent dies with us
+            _status, exit_fd = keep_child(agent, "agent", -1, keeper_end.detach())
+            if exit_fd < 0:
+                os._exit(0)  # the agent never had a request: the server has gone
+            try:
+                os.write(exit_fd, b"0\n")  # its whole tree has ended (harness.forkservers)
+            except OSError:
+                pass  # the harness has let go of it already
+            if not _released(exit_fd, sock):
+                os._exit(0)
+            os.close(exit_fd)
+
+    def _stand_by_as_agent(
+        self, sock: socket.socket, to_keeper: socket.socket, handlers: Dict[int, Any]
+    ) -> None:
+        """In an agent: wait for the request, give the event pipe and the exit fd to the
+        keeper, become the agent. Never returns."""
+        try:
+            for number, handler in handlers.items():
+                signal.signal(number, handler)  # the server's, which the keeper ignores
             data, fds, _flags, _address = socket.recv_fds(sock, _MAX_MESSAGE, 8)
             if not data:
                 os._exit(0)
             request = json.loads(data)
             send_report_fd(to_keeper.fileno(), fds[3], fds[4])
             to_keeper.close()
-            _close(fds.pop(4))  # the keeper's alone: its end tells the harness it has gone
+            _close(fds.pop(4))  # the keeper's alone: it tells the harness the tree has ended
         except BaseException as exc:
             try:
                 sock.send(("%s: %s" % (type(exc).__name__, exc)).encode()[:2000])
@@ -443,6 +531,25 @@ class _Server:
             sys.excepthook(*sys.exc_info())
         _flush_stdio()
         os._exit(1)
+
+
+def _released(exit_fd: int, sock: socket.socket) -> bool:
+    """Wait until the harness closes its end of ``exit_fd`` (True) or the server has gone
+    (False).
+
+    The harness reads the end of a session on the exit fd, and closes it once it is done
+    with the session (``ForkedProcess.release``): the next agent comes only then, so that
+    nothing the harness still looks at (the keeper's tree, for strays) has it in it.
+    """
+    poller = select.poll()
+    poller.register(exit_fd, 0)  # POLLERR once the read end is closed
+    poller.register(sock.fileno(), 0)  # POLLHUP once the server has gone
+    while True:
+        events = dict(poller.poll())
+        if sock.fileno() in events:
+            return False
+        if exit_fd in events:
+            return True
 
 
 def _read_all(fd: int) -> bytes:

@@ -10,10 +10,10 @@ needs what a fork cannot give (environment variables the interpreter reads at st
 ``pin_mimetypes`` false). A fork server that failed to start is never started again by the
 same pool; ``start_failure`` tells why it failed. ``aclose`` kills and reaps them all.
 
-A forked agent's keeper stays its fork server's child (reaped by the kernel): the harness
-learns of its exit, and its status, from the keeper's exit fd (``harness.keeper``), which is
-what ``ForkedProcess`` reads, and the host kills its tree by pid like a spawned agent's
-keeper. The fork server itself runs under a keeper (the process started here): its tree,
+A forked agent's keeper stays its fork server's child (reaped by the kernel) and serves
+agent after agent: the harness learns that an agent's tree has ended from the keeper's exit
+fd (``harness.keeper``), which is what ``ForkedProcess`` reads, and the host kills its tree
+by pid like a spawned agent's keeper. The fork server itself runs under a keeper (the process started here): its tree,
 and the server by its pid should the target's import have killed that keeper, is killed
 when the server is closed, except the keepers of agents still running (whose scenarios go
 on; they come to the harness, a child subreaper, which reaps them). While the server
@@ -68,12 +68,13 @@ class ForkedProcess:
     """A forked agent's keeper, as the host uses a ``subprocess.Popen`` of a spawned one.
 
     ``pid`` (the keeper's), ``agent_pid``, ``stdin`` (a binary file on the agent's stdin
-    pipe), ``poll()`` and ``wait()``. The keeper is its fork server's child, not ours: its
-    exit is the end of ``exit_fd`` (the read end of its exit fd), and its status what it
-    said there (a keeper that ends without a word was killed: ``-SIGKILL``). Should the
+    pipe), ``poll()`` and ``wait()``. The keeper is its fork server's child, not ours, and
+    outlives the agent to fork the next: "exited" here means that the agent's tree has
+    ended, which the keeper says on ``exit_fd`` (the read end of its exit fd) as ``0`` and
+    a newline; a keeper that ends without a word was killed (``-SIGKILL``). Should the
     fork server die first, the keeper comes to the server's keeper, or to us (a child
     subreaper) if that has gone too, and is reaped here.
-    ``release`` closes the fds once the host is done with it.
+    ``release`` closes the fds once the host is done with it, which lets the keeper go on.
     """
 
     def __init__(self, pid: int, stdin_fd: int, exit_fd: int, agent_pid: int | None = None) -> None:
@@ -114,18 +115,31 @@ class ForkedProcess:
             if not chunk:
                 break
             self._said += chunk
+            if self._said.endswith(b"\n"):
+                break  # the end of the session: the keeper lives on for the next agent
         else:
             return
         said = self._said.strip()
-        self.returncode = int(said) if said.lstrip(b"-").isdigit() else -signal.SIGKILL
-        if self._pidfd is not None:
-            _reap_if_ours(self._pidfd)
+        if self._said.endswith(b"\n") and said.lstrip(b"-").isdigit():
+            self.returncode = int(said)
+        else:
+            self.returncode = -signal.SIGKILL  # it ended without a word: killed
+            if self._pidfd is not None:
+                _reap_if_ours(self._pidfd)
 
     def release(self) -> None:
-        """Close the fds that watch the keeper (after the host is done waiting on them)."""
-        fds = [fd for fd in (self.exit_fd, self._pidfd) if fd is not None and fd >= 0]
+        """Close the fds that watch the keeper (after the host is done waiting on them).
+
+        The end of ``exit_fd`` tells the keeper that its next agent may come. Should the
+        fork server have died, the keeper is our child by now and exits at once: reaped here.
+        """
+        exit_fd, pidfd = self.exit_fd, self._pidfd
         self.exit_fd, self._pidfd = -1, None
-        _close_all(*fds)
+        _close_all(*[fd for fd in (exit_fd,) if fd >= 0])
+        if pidfd is not None:
+            if self.returncode is not None and self.returncode >= 0:
+                _reap_if_ours(pidfd)
+            _close_all(pidfd)
 
     def __del__(self) -> None:
         self.release()

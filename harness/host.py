@@ -575,10 +575,13 @@ class AgentProcess:
         The agent leads a session and its process group (``harness.keeper.split``), which only
         its descendants can be in, so one ``killpg`` ends the agent and every process that
         stayed in its group; a descendant in another group sends the end to ``kill_tree``.
-        The keeper, a subreaper, exits on its own (status 0) only once it has no child left:
-        nothing of the tree is left then, whatever the harness saw of it before. Anything
-        else (the agent already gone, a process that moved to a session of its own, a
-        keeper that does not exit soon) is left to ``kill_tree``.
+        The keeper, a subreaper, exits on its own (status 0) only once it has no child left
+        (a forked agent's keeper says so on its exit fd instead, and lives on for its next
+        agent): nothing of the tree is left then, whatever the harness saw of it before. A
+        forked agent that has ended on its own is waited for the same way
+        (``_forked_tree_ends``). Anything else (a spawned agent already gone, a process that
+        moved to a session of its own, a keeper that does not exit soon) is left to
+        ``kill_tree``.
 
         What is in the tree is read from the census the watch shares (at most
         ``WATCH_INTERVAL`` old: a scan of its own cost every agent 2 ms); only a stray seen
@@ -589,25 +592,28 @@ class AgentProcess:
         """
         popen = self._popen
         pid = self._agent_pid
-        if (
-            popen is None
-            or pid is None
-            or self._killing
-            or self._agent_status is not None
-            or self._parent_gone
-            or popen.poll() is not None
-        ):
+        if popen is None or pid is None or self._killing or self._parent_gone:
             return False
+        if self.forked and popen.poll() is not None:
+            return popen.poll() == 0  # its keeper said that the tree has ended
+        if self._agent_status is not None or popen.poll() is not None:
+            return self.forked and await self._forked_tree_ends()
         try:
             fields = _stat_fields(pid)
         except (OSError, ValueError, IndexError):
-            return False
-        if fields[0] in (b"Z", b"X", b"x") or int(fields[2]) != pid:
-            return False  # gone, or no longer the leader of its group
+            return self.forked and await self._forked_tree_ends()
+        if fields[0] in (b"Z", b"X", b"x"):
+            return self.forked and await self._forked_tree_ends()
+        if int(fields[2]) != pid:
+            return False  # no longer the leader of its group
         decoy = self._decoy = int(fields[1])
         table, children = _census.take()
+        # Only those that still run: a forked agent's keeper had agents before this one,
+        # and the census may be older than their end.
         others = [
-            other for other in descendants(table, popen.pid, children) if other not in (pid, decoy)
+            other
+            for other in descendants(table, popen.pid, children)
+            if other not in (pid, decoy) and _start_time(other) == table[other][3]
         ]
         if any(table[other][2] != pid for other in others):
             return False  # a process in a group of its own: kill_tree finds and freezes all
@@ -623,6 +629,22 @@ class AgentProcess:
         else:
             with trio.move_on_after(SESSION_END_LIMIT):
                 await self._keeper_ended.wait()
+        return popen.poll() == 0
+
+    async def _forked_tree_ends(self) -> bool:
+        """Whether the tree of a forked agent that has ended on its own ends too: its
+        keeper says so once nothing of it is left (and then forks its next agent). Only
+        when the census shows nothing else under the keeper; else ``kill_tree`` ends the
+        tree and notes the strays."""
+        popen = self._popen
+        assert popen is not None
+        table, children = _census.take()
+        for other in descendants(table, popen.pid, children):
+            _ppid, state, _group, start = table[other]
+            if other != self._agent_pid and state != "Z" and _start_time(other) == start:
+                return False
+        with trio.move_on_after(SESSION_END_LIMIT):
+            await self._keeper_ended.wait()
         return popen.poll() == 0
 
 

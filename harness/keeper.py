@@ -26,9 +26,11 @@ fork server costs 2 ms)::
   "status": N}`` (``N`` is an exit code, or minus a signal number), then closes its end, so
   the pipe still reaches its end once the agent and everything it started are gone.
 - A keeper forked by a fork server is that server's child, not the harness's, so the
-  harness cannot wait for it: it is given an *exit fd* (a pipe's write end whose read end the
-  harness holds), says its exit status there as it exits on its own, and the end of that
-  pipe tells the harness that it has exited (without a word: killed).
+  harness cannot wait for it: each agent gives it an *exit fd* (a pipe's write end whose
+  read end the harness holds). Once nothing of the agent's tree is left, it says ``0`` and a
+  newline there, and goes on to fork its next agent when the harness has closed its end
+  (``harness.forkserver``); a keeper killed says nothing, and the end of the pipe tells the
+  harness.
 
 ``limit_resources`` sets the limits an agent runs under (before the target is imported):
 processes, address space, file size, core files.
@@ -41,7 +43,7 @@ import os
 import signal
 import socket
 import sys
-from typing import Any, Optional
+from typing import Any, Dict, Optional, Tuple
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
@@ -99,9 +101,21 @@ def split(
     on, and maybe its exit fd (``send_report_fd``): a keeper forked before its agent has an
     event pipe. The end of the socket without an fd means no report.
     """
-    parent = os.getpid()
     if subreaper:
         set_subreaper(True)  # the flag is the calling process's; a child does not inherit it
+    child = fork_child(die_with_parent)
+    if child == 0:
+        return
+    try:
+        _keep(child, who, report_fd, mirror, report_from)
+    finally:
+        os._exit(70)  # only a defect of the keeper itself gets here
+
+
+def fork_child(die_with_parent: bool = True) -> int:
+    """Fork a child in a session of its own (killed when its parent dies, with
+    ``die_with_parent``): 0 in the child, its pid in the parent."""
+    parent = os.getpid()
     child = os.fork()
     if child == 0:
         os.setsid()
@@ -110,11 +124,7 @@ def split(
             if os.getppid() != parent:
                 # The parent died before the kernel was asked: it is as if it had just died.
                 os.kill(os.getpid(), signal.SIGKILL)
-        return
-    try:
-        _keep(child, who, report_fd, mirror, report_from)
-    finally:
-        os._exit(70)  # only a defect of the keeper itself gets here
+    return child
 
 
 def send_report_fd(sock: int, fd: int, exit_fd: int = -1) -> None:
@@ -126,7 +136,41 @@ def send_report_fd(sock: int, fd: int, exit_fd: int = -1) -> None:
 
 def _keep(child: int, who: str, report_fd: int, mirror: bool, report_from: int) -> None:
     """The keeper's whole life: hold nothing of the child's, wait, report, exit."""
-    _hold_only(report_fd if report_from < 0 else report_from)
+    hold_only(report_fd if report_from < 0 else report_from)
+    ignore_signals()
+    status, exit_fd = keep_child(child, who, report_fd, report_from)
+    if mirror and status is not None and status < 0:
+        _die_of(-status)
+    code = status if mirror and status is not None else 0
+    say_exit(exit_fd, code)
+    os._exit(code)
+
+
+#: The signals a keeper ignores: only the harness ends one, with SIGKILL, and a Python
+#: handler inherited from the server process would raise inside its loop instead.
+KEEPER_IGNORES = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM")
+
+
+def ignore_signals() -> Dict[int, Any]:
+    """Ignore ``KEEPER_IGNORES``; the handlers they had (to give a child forked later)."""
+    before = {}
+    for name in KEEPER_IGNORES:
+        number = getattr(signal, name, None)
+        if number is None:
+            continue
+        try:
+            before[number] = signal.getsignal(number)
+            signal.signal(number, signal.SIG_IGN)
+        except (OSError, ValueError):
+            pass
+    return before
+
+
+def keep_child(child: int, who: str, report_fd: int, report_from: int) -> Tuple[Optional[int], int]:
+    """Wait for ``child`` and every orphan that comes back to us, and report the child's
+    exit on ``report_fd`` (or on the fd ``report_from`` gives, see ``split``); the child's
+    status (None if it was not ours to wait for) and the exit fd given with it (-1 if none),
+    still open, once no child is left."""
     exit_fd = -1
     if report_from >= 0:
         try:
@@ -136,13 +180,6 @@ def _keep(child: int, who: str, report_fd: int, mirror: bool, report_from: int) 
             fds = []
         report_fd = fds[0] if fds else -1
         exit_fd = fds[1] if len(fds) > 1 else -1
-    # Only the harness ends a keeper, with SIGKILL; a Python handler inherited from the
-    # server process would raise inside the loop instead.
-    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM"):
-        try:
-            signal.signal(getattr(signal, name), signal.SIG_IGN)
-        except (AttributeError, OSError, ValueError):
-            pass
     status: Optional[int] = None
     while True:
         try:
@@ -160,19 +197,24 @@ def _keep(child: int, who: str, report_fd: int, mirror: bool, report_from: int) 
                 pass  # the harness has gone
             os.close(report_fd)
             report_fd = -1
-    if mirror and status is not None and status < 0:
-        _die_of(-status)
-    code = status if mirror and status is not None else 0
+    if report_fd >= 0:
+        os.close(report_fd)
+    return status, exit_fd
+
+
+def say_exit(exit_fd: int, code: int) -> None:
+    """Say ``code`` on the exit fd (if any) and close it: the harness reads the end of a
+    keeper there (see the module's docstring)."""
     if exit_fd >= 0:
         try:
             os.write(exit_fd, b"%d" % code)
         except OSError:
             pass  # the harness has gone
-    os._exit(code)
+        os.close(exit_fd)
 
 
-def _hold_only(keep: int) -> None:
-    """Close every fd but ``keep``; 0, 1 and 2 become /dev/null.
+def hold_only(*keep: int) -> None:
+    """Close every fd but those in ``keep``; 0, 1 and 2 become /dev/null.
 
     The keeper must not hold the agent's stdin (the harness's writes would not fail once
     the agent is gone), nor its output, nor a socket the target opened.
@@ -186,7 +228,7 @@ def _hold_only(keep: int) -> None:
     except OSError:
         fds = list(range(3, 1024))
     for fd in fds:
-        if fd > 2 and fd != keep:
+        if fd > 2 and fd not in keep:
             try:
                 os.close(fd)
             except OSError:

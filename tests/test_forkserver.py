@@ -161,6 +161,42 @@ def test_forked_agents_are_as_fresh_as_spawned_ones(python):
     assert leftovers() == {"live": [], "zombies": []}
 
 
+@pytest.mark.parametrize("python", interpreters())
+def test_a_keeper_forks_agent_after_agent_each_as_fresh_as_a_spawned_one(python):
+    """A keeper whose agent's tree has ended forks the next agent (``harness.forkserver``):
+    that agent sees nothing of the one before, and sees its process as a spawned one does."""
+    if python is None:
+        pytest.skip("interpreter not installed on this machine")
+    target = REFERENCE.with_python(python)
+    mark = "import socketserver, sys; socketserver.left_by_first = 1; sys.modules['left'] = sys"
+    look = "import socketserver, sys; result = [hasattr(socketserver, 'left_by_first'), 'left' in sys.modules]"
+
+    async def main():
+        async with ForkServerPool() as pool:
+            runs = [await run_agent(pool, target, [PROBE, mark])]
+            for _ in range(8):
+                # The keeper forks its next agent once the harness has let go of the last
+                # one; until it says so, the server hands out agents of other keepers.
+                await trio.sleep(0.3)
+                runs.append(await run_agent(pool, target, [PROBE, look]))
+                if runs[-1].agent.keeper_pid in {run.agent.keeper_pid for run in runs[:-1]}:
+                    break
+            spawned = await run_agent(None, target, [PROBE])
+        return runs, spawned
+
+    runs, spawned = trio.run(main)
+    again = runs[-1]
+    earlier = [run for run in runs[:-1] if run.agent.keeper_pid == again.agent.keeper_pid]
+    assert earlier, "no keeper forked a second agent"
+    assert all(run.forked for run in runs)
+    assert again.values[0]["parent"] == again.agent.keeper_pid
+    assert again.values[1] == [False, False]  # nothing of the agents before it
+    assert comparable(again.values[0]) == comparable(spawned.values[0])
+    assert len({run.values[0]["random"] for run in runs}) == len(runs)
+    assert len({run.agent.pid for run in runs}) == len(runs)
+    assert leftovers() == {"live": [], "zombies": []}
+
+
 def test_an_agent_environment_is_applied_or_the_agent_is_spawned():
     plain = ServerSpec("TCPServer", env={"HARNESS_FORK_TEST": "yes"})
     startup = ServerSpec("TCPServer", env={"PYTHONFORKTEST": "yes"})
