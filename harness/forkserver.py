@@ -456,7 +456,7 @@ class _Server:
                 sock.send(b"%d" % os.getpid())
             except OSError:
                 os._exit(0)  # the server has gone; the agent dies with us
-            _status, exit_fd = keep_child(agent, "agent", -1, keeper_end.detach())
+            _status, exit_fd = keep_child(agent, "agent", report_from=keeper_end.detach())
             if exit_fd < 0:
                 os._exit(0)  # the agent never had a request: the server has gone
             try:

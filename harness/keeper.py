@@ -88,7 +88,6 @@ def split(
     subreaper: bool = False,
     die_with_parent: bool = True,
     mirror: bool = False,
-    report_from: int = -1,
 ) -> None:
     """Fork; return in the child, and keep it from the parent, which never returns.
 
@@ -96,10 +95,6 @@ def split(
     given), reaps whatever else comes back to it (``subreaper``) and, once it has no child
     left, exits: as its child did with ``mirror``, else with status 0. The child is in a
     session of its own and, with ``die_with_parent``, is killed when its parent dies.
-
-    With ``report_from`` (a Unix socket) the parent first waits there for the fd to report
-    on, and maybe its exit fd (``send_report_fd``): a keeper forked before its agent has an
-    event pipe. The end of the socket without an fd means no report.
     """
     if subreaper:
         set_subreaper(True)  # the flag is the calling process's; a child does not inherit it
@@ -107,7 +102,7 @@ def split(
     if child == 0:
         return
     try:
-        _keep(child, who, report_fd, mirror, report_from)
+        _keep(child, who, report_fd, mirror)
     finally:
         os._exit(70)  # only a defect of the keeper itself gets here
 
@@ -128,22 +123,20 @@ def fork_child(die_with_parent: bool = True) -> int:
 
 
 def send_report_fd(sock: int, fd: int, exit_fd: int = -1) -> None:
-    """Give a keeper waiting on ``sock`` (its ``report_from``) the fd to report on, and the
-    fd to say its own exit status on (``exit_fd``, if given)."""
+    """Give a keeper waiting on ``sock`` (its ``report_from``, see ``keep_child``) the fd to
+    report on, and its exit fd (``exit_fd``, if given)."""
     with socket.socket(fileno=os.dup(sock)) as channel:
         socket.send_fds(channel, [b"fd"], [fd] if exit_fd < 0 else [fd, exit_fd])
 
 
-def _keep(child: int, who: str, report_fd: int, mirror: bool, report_from: int) -> None:
+def _keep(child: int, who: str, report_fd: int, mirror: bool) -> None:
     """The keeper's whole life: hold nothing of the child's, wait, report, exit."""
-    hold_only(report_fd if report_from < 0 else report_from)
+    hold_only(report_fd)
     ignore_signals()
-    status, exit_fd = keep_child(child, who, report_fd, report_from)
+    status, _exit_fd = keep_child(child, who, report_fd)
     if mirror and status is not None and status < 0:
         _die_of(-status)
-    code = status if mirror and status is not None else 0
-    say_exit(exit_fd, code)
-    os._exit(code)
+    os._exit(status if mirror and status is not None else 0)
 
 
 #: The signals a keeper ignores: only the harness ends one, with SIGKILL, and a Python
@@ -166,11 +159,17 @@ def ignore_signals() -> Dict[int, Any]:
     return before
 
 
-def keep_child(child: int, who: str, report_fd: int, report_from: int) -> Tuple[Optional[int], int]:
+def keep_child(
+    child: int, who: str, report_fd: int = -1, report_from: int = -1
+) -> Tuple[Optional[int], int]:
     """Wait for ``child`` and every orphan that comes back to us, and report the child's
-    exit on ``report_fd`` (or on the fd ``report_from`` gives, see ``split``); the child's
-    status (None if it was not ours to wait for) and the exit fd given with it (-1 if none),
-    still open, once no child is left."""
+    exit on ``report_fd``; the child's status (None if it was not ours to wait for) and the
+    exit fd (-1 if none), still open, once no child is left.
+
+    With ``report_from`` (a Unix socket) the fds come from there first (``send_report_fd``):
+    a keeper forks its agent before the agent has an event pipe. The end of the socket
+    without an fd means no report.
+    """
     exit_fd = -1
     if report_from >= 0:
         try:
@@ -200,17 +199,6 @@ def keep_child(child: int, who: str, report_fd: int, report_from: int) -> Tuple[
     if report_fd >= 0:
         os.close(report_fd)
     return status, exit_fd
-
-
-def say_exit(exit_fd: int, code: int) -> None:
-    """Say ``code`` on the exit fd (if any) and close it: the harness reads the end of a
-    keeper there (see the module's docstring)."""
-    if exit_fd >= 0:
-        try:
-            os.write(exit_fd, b"%d" % code)
-        except OSError:
-            pass  # the harness has gone
-        os.close(exit_fd)
 
 
 def hold_only(*keep: int) -> None:
