@@ -6,8 +6,9 @@ which never returns into the caller's code. A spawned agent gets two of them::
 
     harness ── keeper (child subreaper) ── parent (a decoy) ── agent
 
-and a forked agent one, its parent and keeper at once (``harness.forkserver``: a fork of a
-fork server costs 2 ms)::
+and a forked agent one, its parent and keeper at once, which keeps agent after agent, one at
+a time (``harness.forkserver``, with ``fork_child`` and ``keep_child``: a fork of a fork
+server costs 2 ms)::
 
     fork server ── keeper (child subreaper) ── agent
 
