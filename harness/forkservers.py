@@ -13,11 +13,11 @@ same pool; ``start_failure`` tells why it failed. ``aclose`` kills and reaps the
 A forked agent's keeper stays its fork server's child (reaped by the kernel) and serves
 agent after agent: the harness learns that an agent's tree has ended from the keeper's exit
 fd (``harness.keeper``), which is what ``ForkedProcess`` reads, and the host kills its tree
-by pid like a spawned agent's keeper. The fork server itself runs under a keeper (the process started here): its tree,
-and the server by its pid should the target's import have killed that keeper, is killed
-when the server is closed, except the keepers of agents still running (whose scenarios go
-on; they come to the harness, a child subreaper, which reaps them). While the server
-imports the target, its tree is watched like an agent's (``harness.host.watch``): a fork
+by pid like a spawned agent's keeper. The fork server itself runs under a keeper (the
+process started here): its tree, and the server by its pid should the target's import have
+killed that keeper, is killed when the server is closed, except the keepers of agents still
+running (whose scenarios go on; they come to the harness, a child subreaper, which reaps
+them). While the server imports the target, its tree is watched like an agent's (``harness.host.watch``): a fork
 bomb or a stop (SIGSTOP) there is the target's start failure at once.
 """
 
@@ -135,7 +135,8 @@ class ForkedProcess:
         """
         exit_fd, pidfd = self.exit_fd, self._pidfd
         self.exit_fd, self._pidfd = -1, None
-        _close_all(*[fd for fd in (exit_fd,) if fd >= 0])
+        if exit_fd >= 0:
+            _close_all(exit_fd)
         if pidfd is not None:
             if self.returncode is not None and self.returncode >= 0:
                 _reap_if_ours(pidfd)
