@@ -17,8 +17,9 @@ by pid like a spawned agent's keeper. The fork server itself runs under a keeper
 process started here): its tree, and the server by its pid should the target's import have
 killed that keeper, is killed when the server is closed, except the keepers of agents still
 running (whose scenarios go on; they come to the harness, a child subreaper, which reaps
-them). While the server imports the target, its tree is watched like an agent's (``harness.host.watch``): a fork
-bomb or a stop (SIGSTOP) there is the target's start failure at once.
+them). While the server imports the target, its tree is watched like an agent's
+(``harness.host.watch``): a fork bomb or a stop (SIGSTOP) there is the target's start
+failure at once.
 """
 
 from __future__ import annotations
