@@ -331,6 +331,11 @@ class _Server:
     def _back(self, sock: socket.socket) -> None:
         """A busy keeper spoke: its pid (its next agent stands by), or the end (gone)."""
         del self.busy[sock.fileno()]
+        self._ready_when_it_says(sock)
+
+    def _ready_when_it_says(self, sock: socket.socket) -> None:
+        """Read what a keeper says on ``sock``: its pid (its agent stands by: ready), or
+        anything else (why it failed, or the end: it is gone)."""
         try:
             said = sock.recv(64)
         except OSError:
@@ -411,14 +416,7 @@ class _Server:
             finally:
                 os._exit(0)
         theirs.close()
-        try:
-            said = ours.recv(64)  # its pid once its first agent stands by, or why not
-        except OSError:
-            said = b""
-        if said.isdigit():
-            self.ready.append((ours, int(said)))
-        else:
-            ours.close()
+        self._ready_when_it_says(ours)
 
     def _keeper_rounds(self, sock: socket.socket) -> None:
         """In a keeper: fork an agent, which waits on ``sock`` for its request; say our pid

@@ -608,12 +608,8 @@ class AgentProcess:
             return False  # no longer the leader of its group
         decoy = self._decoy = int(fields[1])
         table, children = _census.take()
-        # Only those that still run: a forked agent's keeper had agents before this one,
-        # and the census may be older than their end.
         others = [
-            other
-            for other in descendants(table, popen.pid, children)
-            if other not in (pid, decoy) and _start_time(other) == table[other][3]
+            other for other in _still_under(table, children, popen.pid) if other not in (pid, decoy)
         ]
         if any(table[other][2] != pid for other in others):
             return False  # a process in a group of its own: kill_tree finds and freezes all
@@ -639,9 +635,8 @@ class AgentProcess:
         popen = self._popen
         assert popen is not None
         table, children = _census.take()
-        for other in descendants(table, popen.pid, children):
-            _ppid, state, _group, start = table[other]
-            if other != self._agent_pid and state != "Z" and _start_time(other) == start:
+        for other in _still_under(table, children, popen.pid):
+            if other != self._agent_pid and table[other][1] != "Z":
                 return False
         with trio.move_on_after(SESSION_END_LIMIT):
             await self._keeper_ended.wait()
@@ -762,6 +757,12 @@ def descendants(table: ProcTable, root: int, children: Children | None = None) -
 
 
 Children = dict[int, list[int]]
+
+
+def _still_under(table: ProcTable, children: Children, root: int) -> list[int]:
+    """The pids under ``root`` in ``table`` (a census, maybe older than their end) that are
+    still the processes it saw: a forked agent's keeper had agents before this one."""
+    return [pid for pid in descendants(table, root, children) if _start_time(pid) == table[pid][3]]
 
 
 def dying(pid: int) -> bool:
